@@ -1,0 +1,380 @@
+"""The typed configuration of the whole platform: `stacks/platform.yaml` plus one `Pulumi.<stack>.yaml` per stack.
+
+Everything is validated once, here, with pydantic; problems are reported as `ConfigError`s naming the file and
+the field, which the CLI turns into exit code 2. This module imports no pulumi.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from components.cidr import overlapping_pairs
+from components.naming import region_code
+
+PLATFORM_FILE = "platform.yaml"
+STACK_CONFIG_KEY = "mlplat:platform"
+REQUIRED_TAGS = ("owner", "cost-center", "jurisdiction")
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# CloudWatch Logs accepts only these retention periods (days); 0 (never expire) is deliberately not allowed.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)  # fmt: skip
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are errors: a typo in a stack file must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Region = Annotated[str, Field(pattern=REGION_PATTERN.pattern, description="An AWS region name, e.g. eu-west-1.")]
+TagMap = dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]]
+
+
+class Jurisdiction(StrictModel):
+    """A legal area whose data must stay within its regions."""
+
+    regions: list[Region] = Field(min_length=1, description="Regions inside this jurisdiction.")
+    description: str = ""
+
+
+class Tenant(StrictModel):
+    """A customer whose features live only in its jurisdiction."""
+
+    jurisdiction: str = Field(description="Home jurisdiction; the tenant's data never leaves it.")
+    home_region: Region = Field(description="Region whose feature store holds the tenant's data.")
+    failover_regions: list[Region] = Field(
+        default_factory=list, description="Regions the tenant may fail over to; all in its jurisdiction."
+    )
+
+
+class PlatformConfig(StrictModel):
+    """`stacks/platform.yaml`: what all stacks share."""
+
+    primary_region: Region = Field(description="Region of the global stack, the MLflow registry and ECR.")
+    jurisdictions: dict[str, Jurisdiction] = Field(min_length=1)
+    tenants: dict[str, Tenant] = Field(default_factory=dict)
+    tags: TagMap = Field(default_factory=dict, description="Tags every taggable resource carries.")
+
+    def jurisdiction_of(self, region: str) -> str | None:
+        for name, jurisdiction in self.jurisdictions.items():
+            if region in jurisdiction.regions:
+                return name
+        return None
+
+
+class NetworkConfig(StrictModel):
+    """The regional VPC."""
+
+    cidr: ipaddress.IPv4Network = Field(description="VPC CIDR, /16 to /20; never overlaps another stack's.")
+    az_count: int = Field(3, ge=2, le=6, description="Availability zones used (subnets, NAT, nodes).")
+    availability_zones: list[str] | None = Field(
+        None, description="Explicit AZ names; default: the region's first `az_count` (a, b, c, ...)."
+    )
+    nat: Literal["per_az", "single"] = Field(
+        "per_az", description="`per_az` survives an AZ outage; `single` is cheaper, non-production only."
+    )
+    flow_logs_retention_days: int = Field(365, description="CloudWatch retention of the VPC flow logs.")
+    interface_endpoints: list[str] = Field(
+        default_factory=lambda: ["ecr.api", "ecr.dkr", "sts", "logs"],
+        description="AWS services reached through private interface endpoints.",
+    )
+
+    @field_validator("cidr")
+    @classmethod
+    def _prefix_fits_subnet_plan(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not 16 <= value.prefixlen <= 20:
+            raise ValueError(f"prefix /{value.prefixlen} is outside /16../20 (the subnet plan needs the room)")
+        if not value.is_private:
+            raise ValueError(f"{value} is not a private (RFC 1918) range")
+        return value
+
+    @field_validator("flow_logs_retention_days")
+    @classmethod
+    def _valid_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch retention period; use one of {LOG_RETENTION_DAYS}")
+        return value
+
+
+class StackBase(StrictModel):
+    region: Region
+    jurisdiction: str = Field(description="Jurisdiction the region belongs to (checked against platform.yaml).")
+    environment: Literal["production", "staging", "development"] = "production"
+    tags: TagMap = Field(default_factory=dict, description="Tags added to the platform's shared tags.")
+
+
+class RegionalStackConfig(StackBase):
+    """A regional stack: network, cluster, feature store, workloads."""
+
+    kind: Literal["regional"]
+    network: NetworkConfig
+
+    def availability_zones(self) -> list[str]:
+        if self.network.availability_zones:
+            return list(self.network.availability_zones)
+        return [f"{self.region}{chr(ord('a') + i)}" for i in range(self.network.az_count)]
+
+
+class GlobalStackConfig(StackBase):
+    """The global stack: what needs no VPC (ECR, model artifact buckets)."""
+
+    kind: Literal["global"]
+
+
+StackConfig = Annotated[RegionalStackConfig | GlobalStackConfig, Field(discriminator="kind")]
+
+
+class StackFile(StrictModel):
+    """The part of `Pulumi.<stack>.yaml` that mlplat reads."""
+
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.message}" if self.field else f"{self.file}: {self.message}"
+
+
+class ConfigError(Exception):
+    """One or more problems in the configuration files, each naming its file and field."""
+
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The validated configuration of every stack."""
+
+    root: Path
+    platform: PlatformConfig
+    stacks: Mapping[str, RegionalStackConfig | GlobalStackConfig]
+
+    def stack(self, name: str) -> RegionalStackConfig | GlobalStackConfig:
+        try:
+            return self.stacks[name]
+        except KeyError:
+            known = ", ".join(sorted(self.stacks))
+            raise ConfigError(
+                [ConfigProblem(f"stacks/Pulumi.{name}.yaml", "", f"no such stack (known: {known})")]
+            ) from None
+
+    def regional(self) -> dict[str, RegionalStackConfig]:
+        return {n: s for n, s in self.stacks.items() if isinstance(s, RegionalStackConfig)}
+
+    def tags_for(self, stack_name: str) -> dict[str, str]:
+        stack = self.stacks[stack_name]
+        return {
+            **self.platform.tags,
+            **stack.tags,
+            "jurisdiction": stack.jurisdiction,
+            "stack": stack_name,
+            "managed-by": "pulumi",
+        }
+
+    def prefix_for(self, stack_name: str) -> str:
+        stack = self.stacks[stack_name]
+        return "glb" if isinstance(stack, GlobalStackConfig) else region_code(stack.region)
+
+
+_STACK_ADAPTER: Any = None
+
+
+def _stack_adapter() -> Any:
+    global _STACK_ADAPTER  # noqa: PLW0603 - a cached TypeAdapter, built once
+    if _STACK_ADAPTER is None:
+        from pydantic import TypeAdapter
+
+        _STACK_ADAPTER = TypeAdapter(StackConfig)
+    return _STACK_ADAPTER
+
+
+def _field_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    parts = [prefix] if prefix else []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        elif item in {"regional", "global"} and not parts[1:]:
+            continue  # the discriminated union's tag is not a field the user wrote
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def _problems(error: ValidationError, file: str, prefix: str = "") -> Iterator[ConfigProblem]:
+    for item in error.errors(include_url=False):
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif "input" in item and item["type"] not in {"missing"}:
+            message = f"{message} (got {item['input']!r})"
+        yield ConfigProblem(file, _field_path(tuple(item["loc"]), prefix), message)
+
+
+def _read_yaml(path: Path, display: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(display, "", "file not found")]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigProblem(display, "", f"not valid YAML: {exc}")]) from None
+
+
+def stack_file_name(stack: str) -> str:
+    return f"stacks/Pulumi.{stack}.yaml"
+
+
+def load_deployment(root: Path) -> Deployment:
+    """Reads and validates `stacks/platform.yaml` and every `stacks/Pulumi.<stack>.yaml` under project `root`."""
+    stacks_dir = root / "stacks"
+    problems: list[ConfigProblem] = []
+
+    platform_display = f"stacks/{PLATFORM_FILE}"
+    raw_platform = _read_yaml(stacks_dir / PLATFORM_FILE, platform_display)
+    platform: PlatformConfig | None = None
+    try:
+        platform = PlatformConfig.model_validate(raw_platform)
+    except ValidationError as exc:
+        problems.extend(_problems(exc, platform_display))
+
+    stacks: dict[str, RegionalStackConfig | GlobalStackConfig] = {}
+    stack_paths = sorted(stacks_dir.glob("Pulumi.*.yaml"))
+    if not stack_paths:
+        problems.append(ConfigProblem("stacks/", "", "no Pulumi.<stack>.yaml files found"))
+    for path in stack_paths:
+        name = path.name[len("Pulumi.") : -len(".yaml")]
+        display = stack_file_name(name)
+        raw = _read_yaml(path, display)
+        try:
+            stack_file = StackFile.model_validate(raw)
+        except ValidationError:
+            problems.append(ConfigProblem(display, "config", "the file must be a mapping with a `config:` mapping"))
+            continue
+        if STACK_CONFIG_KEY not in stack_file.config:
+            problems.append(ConfigProblem(display, STACK_CONFIG_KEY, "missing"))
+            continue
+        try:
+            stacks[name] = _stack_adapter().validate_python(stack_file.config[STACK_CONFIG_KEY])
+        except ValidationError as exc:
+            problems.extend(_problems(exc, display, STACK_CONFIG_KEY))
+
+    if platform is not None:
+        problems.extend(cross_stack_problems(platform, stacks))
+    if problems:
+        raise ConfigError(problems)
+    assert platform is not None
+    return Deployment(root=root, platform=platform, stacks=stacks)
+
+
+def cross_stack_problems(
+    platform: PlatformConfig, stacks: Mapping[str, RegionalStackConfig | GlobalStackConfig]
+) -> Iterator[ConfigProblem]:
+    """The rules that span files: jurisdictions, tenants, CIDR overlaps, required tags."""
+    field = STACK_CONFIG_KEY
+    platform_file = f"stacks/{PLATFORM_FILE}"
+
+    seen_regions: dict[str, str] = {}
+    for name, jurisdiction in platform.jurisdictions.items():
+        for region in jurisdiction.regions:
+            if region in seen_regions:
+                yield ConfigProblem(
+                    platform_file,
+                    f"jurisdictions.{name}.regions",
+                    f"{region} is already in jurisdiction {seen_regions[region]!r}; a region has one jurisdiction",
+                )
+            seen_regions[region] = name
+
+    missing_tags = [t for t in REQUIRED_TAGS if t != "jurisdiction" and t not in platform.tags]
+    if missing_tags:
+        yield ConfigProblem(platform_file, "tags", f"missing required tags: {', '.join(missing_tags)}")
+
+    regional_regions: dict[str, str] = {}
+    global_stacks = []
+    for name, stack in stacks.items():
+        file = stack_file_name(name)
+        if stack.jurisdiction not in platform.jurisdictions:
+            yield ConfigProblem(
+                file,
+                f"{field}.jurisdiction",
+                f"unknown jurisdiction {stack.jurisdiction!r} (known: {', '.join(platform.jurisdictions)})",
+            )
+        elif stack.region not in platform.jurisdictions[stack.jurisdiction].regions:
+            actual = platform.jurisdiction_of(stack.region)
+            yield ConfigProblem(
+                file,
+                f"{field}.region",
+                f"{stack.region} is not in jurisdiction {stack.jurisdiction!r}"
+                + (f" (it belongs to {actual!r})" if actual else " (no jurisdiction lists it)"),
+            )
+        if "jurisdiction" in stack.tags and stack.tags["jurisdiction"] != stack.jurisdiction:
+            yield ConfigProblem(file, f"{field}.tags.jurisdiction", "must equal the stack's jurisdiction or be unset")
+        if isinstance(stack, GlobalStackConfig):
+            global_stacks.append(name)
+            if stack.region != platform.primary_region:
+                yield ConfigProblem(
+                    file, f"{field}.region", f"the global stack must be in the primary region {platform.primary_region}"
+                )
+        else:
+            if stack.region in regional_regions:
+                yield ConfigProblem(
+                    file, f"{field}.region", f"{stack.region} already has a regional stack ({regional_regions[stack.region]})"
+                )
+            regional_regions[stack.region] = name
+            if stack.network.nat == "single" and stack.environment == "production":
+                yield ConfigProblem(
+                    file, f"{field}.network.nat", "`single` NAT is for non-production stacks; production uses per_az"
+                )
+            azs = stack.network.availability_zones
+            if azs is not None:
+                if len(azs) != stack.network.az_count:
+                    yield ConfigProblem(
+                        file, f"{field}.network.availability_zones", f"lists {len(azs)} zones but az_count is {stack.network.az_count}"
+                    )
+                for az in azs:
+                    if not az.startswith(stack.region):
+                        yield ConfigProblem(file, f"{field}.network.availability_zones", f"{az} is not in {stack.region}")
+    if len(global_stacks) > 1:
+        yield ConfigProblem(stack_file_name(global_stacks[1]), f"{field}.kind", "only one global stack is allowed")
+
+    cidrs = {name: s.network.cidr for name, s in stacks.items() if isinstance(s, RegionalStackConfig)}
+    for first, second in overlapping_pairs(cidrs):
+        yield ConfigProblem(
+            stack_file_name(second),
+            f"{field}.network.cidr",
+            f"{cidrs[second]} overlaps {cidrs[first]} of stack {first}; VPC ranges must be disjoint to be routed",
+        )
+
+    for tenant_name, tenant in platform.tenants.items():
+        where = f"tenants.{tenant_name}"
+        if tenant.jurisdiction not in platform.jurisdictions:
+            yield ConfigProblem(platform_file, f"{where}.jurisdiction", f"unknown jurisdiction {tenant.jurisdiction!r}")
+            continue
+        allowed = platform.jurisdictions[tenant.jurisdiction].regions
+        for label, region in [("home_region", tenant.home_region)] + [
+            (f"failover_regions[{i}]", r) for i, r in enumerate(tenant.failover_regions)
+        ]:
+            if region not in allowed:
+                yield ConfigProblem(
+                    platform_file,
+                    f"{where}.{label}",
+                    f"{region} is outside the tenant's jurisdiction {tenant.jurisdiction!r} ({', '.join(allowed)}); "
+                    "its data may not live or fail over there",
+                )
+            elif region not in regional_regions:
+                yield ConfigProblem(platform_file, f"{where}.{label}", f"{region} has no regional stack")

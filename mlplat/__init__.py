@@ -1,0 +1,1 @@
+"""mlplat: the CLI and offline tooling (synth, policy, cost, residency, dev) for the platform."""

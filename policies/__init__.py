@@ -1,0 +1,1 @@
+"""Policy-as-code: rules as pure functions, the CrossGuard pack and the checkov integration."""

@@ -1,0 +1,1 @@
+"""The drift container: drift statistics, reports, alerts and automatic rollback."""
