@@ -1,0 +1,88 @@
+"""What each kind of stack declares: the stack program (`stacks/__main__.py`) calls `compose` with validated config.
+
+Providers are created here, one per region, and passed down; components never read ambient config.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
+from components.kms_key import KmsKey, KmsKeyArgs
+from components.network import RegionalNetwork, RegionalNetworkArgs
+
+
+def regional_provider(region: str, tags: dict[str, str]) -> aws.Provider:
+    """The only way resources reach a region: an explicit provider whose default tags cover every resource."""
+    return aws.Provider(
+        f"aws-{region}",
+        region=region,
+        default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+    )
+
+
+def compose(deployment: Deployment, stack_name: str) -> None:
+    stack = deployment.stack(stack_name)
+    if isinstance(stack, RegionalStackConfig):
+        _compose_regional(deployment, stack_name, stack)
+    else:
+        _compose_global(deployment, stack_name, stack)
+
+
+def _account(provider: aws.Provider) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    invoke = pulumi.InvokeOutputOptions(provider=provider)
+    identity = aws.get_caller_identity_output(opts=invoke)
+    partition = aws.get_partition_output(opts=invoke)
+    return identity.account_id, partition.partition
+
+
+def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalStackConfig) -> None:
+    tags = deployment.tags_for(stack_name)
+    prefix = deployment.prefix_for(stack_name)
+    provider = regional_provider(stack.region, tags)
+    opts = pulumi.ResourceOptions(provider=provider)
+    account_id, partition = _account(provider)
+
+    network = RegionalNetwork(
+        prefix,
+        RegionalNetworkArgs(
+            region=stack.region,
+            cidr=stack.network.cidr,
+            availability_zones=stack.availability_zones(),
+            account_id=account_id,
+            partition=partition,
+            cluster_name=f"{prefix}-eks",
+            nat=stack.network.nat,
+            flow_logs_retention_days=stack.network.flow_logs_retention_days,
+            interface_endpoints=stack.network.interface_endpoints,
+            tags=tags,
+        ),
+        opts=opts,
+    )
+    pulumi.export("region", stack.region)
+    pulumi.export("jurisdiction", stack.jurisdiction)
+    pulumi.export("vpc_id", network.vpc_id)
+    pulumi.export("private_subnet_ids", network.private_subnet_ids)
+    pulumi.export("intra_subnet_ids", network.intra_subnet_ids)
+
+
+def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackConfig) -> None:
+    tags = deployment.tags_for(stack_name)
+    prefix = deployment.prefix_for(stack_name)
+    provider = regional_provider(stack.region, tags)
+    account_id, partition = _account(provider)
+    # The key that encrypts what is global by nature: container images and model artifacts.
+    artifacts_key = KmsKey(
+        f"{prefix}-artifacts-key",
+        KmsKeyArgs(
+            description="mlplat global artifacts (ECR images, model artifacts)",
+            account_id=account_id,
+            partition=partition,
+            tags=tags,
+        ),
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
+    pulumi.export("region", stack.region)
+    pulumi.export("jurisdiction", stack.jurisdiction)
+    pulumi.export("artifacts_key_arn", artifacts_key.arn)

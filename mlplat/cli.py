@@ -1,0 +1,215 @@
+"""`mlplat`: the offline command line of the platform (DESIGN.md section 4).
+
+Exit codes: 0 success, 1 a finding (mandatory policy violation, budget, residency breach), 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from components.config import ConfigError, Deployment, load_deployment
+from mlplat.policy import PolicyReport, run_policies
+from mlplat.synth import SynthError, load_graph, synthesize
+
+EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
+DEFAULT_GRAPH_DIR = Path("build/graphs")
+
+
+class UsageError(Exception):
+    """A bad command line; exit 2."""
+
+
+def find_project(start: Path) -> Path:
+    """Like git and pulumi: the nearest directory at or above `start` that holds `Pulumi.yaml`."""
+    for directory in (start, *start.parents):
+        if (directory / "Pulumi.yaml").is_file():
+            return directory
+    raise UsageError(f"no Pulumi.yaml in {start} or any parent; run inside an mlplat checkout or pass --project")
+
+
+def _select(deployment: Deployment, names: Sequence[str], all_stacks: bool) -> list[str]:
+    if all_stacks and names:
+        raise UsageError("give stack names or --all, not both")
+    if all_stacks:
+        return _ordered(deployment)
+    if not names:
+        raise UsageError("name at least one stack, or pass --all")
+    unknown = [n for n in names if n not in deployment.stacks]
+    if unknown:
+        raise UsageError(f"unknown stack(s): {', '.join(unknown)} (known: {', '.join(_ordered(deployment))})")
+    return list(names)
+
+
+def _ordered(deployment: Deployment) -> list[str]:
+    """Deployment order: the global stack first, then the regions."""
+    return sorted(deployment.stacks, key=lambda n: (deployment.stacks[n].kind != "global", n))
+
+
+# -- commands ------------------------------------------------------------------------------------------------
+
+
+def cmd_stacks(args: argparse.Namespace, root: Path) -> int:
+    deployment = load_deployment(root)
+    rows = [
+        {
+            "name": name,
+            "kind": deployment.stacks[name].kind,
+            "region": deployment.stacks[name].region,
+            "jurisdiction": deployment.stacks[name].jurisdiction,
+        }
+        for name in _ordered(deployment)
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'STACK':<16} {'KIND':<9} {'REGION':<16} JURISDICTION")
+        for row in rows:
+            print(f"{row['name']:<16} {row['kind']:<9} {row['region']:<16} {row['jurisdiction']}")
+    return EXIT_OK
+
+
+def _synth(root: Path, stacks: list[str], out: Path) -> list[dict[str, Any]]:
+    results = synthesize(root, stacks, out)
+    return [load_graph(r.path) for r in results]
+
+
+def cmd_synth(args: argparse.Namespace, root: Path) -> int:
+    deployment = load_deployment(root)
+    stacks = _select(deployment, args.stacks, args.all)
+    out = _resolve(root, args.out)
+    started = time.perf_counter()
+    results = synthesize(root, stacks, out)
+    for result in results:
+        print(f"{result.stack:<16} {result.resources:>4} resources  {result.seconds:5.1f}s  {result.path}")
+    print(f"synthesized {len(results)} stack(s) in {time.perf_counter() - started:.1f}s")
+    return EXIT_OK
+
+
+def _graphs_for(args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
+    if args.graph:
+        if args.stacks or args.all:
+            raise UsageError("give --graph files or stacks, not both")
+        return [load_graph(Path(p)) for p in args.graph]
+    deployment = load_deployment(root)
+    return _synth(root, _select(deployment, args.stacks, args.all), _resolve(root, DEFAULT_GRAPH_DIR))
+
+
+def _emit(text: str, out: str | None) -> None:
+    if out:
+        Path(out).write_text(text + "\n")
+    else:
+        print(text)
+
+
+def cmd_policy(args: argparse.Namespace, root: Path) -> int:
+    report = run_policies(_graphs_for(args, root))
+    _emit(report.render(args.format), args.out)
+    return EXIT_FINDING if report.mandatory else EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace, root: Path) -> int:
+    args.graph = None
+    started = time.perf_counter()
+    graphs = _graphs_for(args, root)
+    report = run_policies(graphs)
+    for graph in graphs:
+        print(_plan_summary(graph, report))
+    status = "FAILED" if report.mandatory else "passed"
+    print(
+        f"plan: {len(graphs)} stack(s), {sum(len(g['resources']) for g in graphs)} resources, policy {status} "
+        f"({report.mandatory} mandatory, {report.advisory} advisory) in {time.perf_counter() - started:.1f}s"
+    )
+    return EXIT_FINDING if report.mandatory else EXIT_OK
+
+
+def _plan_summary(graph: dict[str, Any], report: PolicyReport) -> str:
+    aws = [r for r in graph["resources"] if r.get("custom") and not str(r["type"]).startswith("pulumi:")]
+    by_type = Counter(str(r["type"]) for r in aws)
+    regions = sorted({str(r.get("region")) for r in aws})
+    lines = [
+        f"== stack {graph['stack']} ({graph.get('kind', 'regional')}): region {graph['region']}, "
+        f"jurisdiction {graph['jurisdiction']}, {len(aws)} cloud resources in {', '.join(regions) or '-'}"
+    ]
+    counts = [f"{n} {_short_type(t)}" for t, n in sorted(by_type.items(), key=lambda item: (-item[1], item[0]))]
+    lines.extend(textwrap.wrap(", ".join(counts), width=108, initial_indent="   ", subsequent_indent="   "))
+    violations = [v for v in report.violations if v.stack == graph["stack"]]
+    mandatory = [v for v in violations if v.level == "mandatory"]
+    lines.append(
+        f"   policy: {'FAILED' if mandatory else 'passed'} - {len(mandatory)} mandatory, "
+        f"{len(violations) - len(mandatory)} advisory"
+    )
+    lines.extend(f"     {v.level[:4]} {v.rule}: {v.resource_type} {v.resource_name}: {v.message}" for v in violations)
+    return "\n".join(lines)
+
+
+def _short_type(type_token: str) -> str:
+    """`aws:ec2/subnet:Subnet` -> `ec2/subnet`."""
+    parts = type_token.split(":")
+    return parts[1] if len(parts) == 3 else type_token
+
+
+def _resolve(root: Path, path: Path | str) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else root / path
+
+
+# -- parser --------------------------------------------------------------------------------------------------
+
+
+def _stack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stacks", nargs="*", metavar="STACK", help="stack names (see `mlplat stacks`)")
+    parser.add_argument("--all", action="store_true", help="every stack, global first")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlplat", description="Offline tooling for the mlplat Pulumi stacks.")
+    parser.add_argument("--project", type=Path, help="project directory (default: nearest Pulumi.yaml upward)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    stacks = commands.add_parser("stacks", help="list stacks: name, region, jurisdiction")
+    stacks.add_argument("--json", action="store_true")
+    stacks.set_defaults(func=cmd_stacks)
+
+    synth = commands.add_parser("synth", help="run the program offline under mocks, write graph JSON")
+    _stack_arguments(synth)
+    synth.add_argument("--out", default=str(DEFAULT_GRAPH_DIR), help="output directory (default build/graphs)")
+    synth.set_defaults(func=cmd_synth)
+
+    policy = commands.add_parser("policy", help="run every rule over stacks or graph files")
+    _stack_arguments(policy)
+    policy.add_argument("--graph", nargs="+", metavar="FILE", help="graph files instead of synthesizing stacks")
+    policy.add_argument("--format", choices=["text", "json"], default="text")
+    policy.add_argument("--out", help="write the report here instead of stdout")
+    policy.set_defaults(func=cmd_policy)
+
+    plan = commands.add_parser("plan", help="synth + policy summary per stack: the offline main job")
+    _stack_arguments(plan)
+    plan.set_defaults(func=cmd_plan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        root = args.project.resolve() if args.project else find_project(Path.cwd())
+        if args.project and not (root / "Pulumi.yaml").is_file():
+            raise UsageError(f"{root} has no Pulumi.yaml")
+        return int(args.func(args, root))
+    except ConfigError as error:
+        print(f"mlplat: invalid configuration:\n{error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageError, SynthError) as error:
+        print(f"mlplat: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,329 @@
+"""The mock harness: runs the real stack program under `pulumi.runtime.set_mocks` and records the resource graph.
+
+No Pulumi CLI, engine or cloud is involved. Every resource is recorded with its type, name, region (from the
+v7 per-resource `region` input, else its explicit provider), parent and inputs, as `mlplat.graph/v1` JSON.
+Each stack runs in a fresh interpreter (`python -m mlplat.synth STACK OUT`) so stacks never share SDK state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GRAPH_SCHEMA = "mlplat.graph/v1"
+MOCK_ACCOUNT_ID = "123456789012"
+EXIT_CONFIG = 2
+
+
+class SynthError(RuntimeError):
+    """The program could not be synthesized; the message names the stack and the cause."""
+
+
+def _plain(value: Any) -> Any:
+    """Mock inputs carry numbers as floats (24.0); integral ones become ints so the graph reads as written."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _decode_provider_value(value: Any) -> Any:
+    """Provider inputs arrive with nested objects as JSON strings (`defaultTags`); decode them for readers."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if value in ("true", "false"):
+        return value == "true"
+    return value
+
+
+def _service_of(type_token: str) -> str:
+    # aws:ec2/vpc:Vpc -> ec2
+    return type_token.split(":")[1].split("/")[0] if ":" in type_token else "unknown"
+
+
+@dataclass
+class _Recorded:
+    type: str
+    name: str
+    custom: bool
+    inputs: dict[str, Any]
+    provider_ref: str
+
+
+class GraphRecorder:
+    """Pulumi mocks that answer like AWS would, closely enough for the program's outputs to compose."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self.resources: list[_Recorded] = []
+        self.providers: dict[str, dict[str, Any]] = {}  # provider name -> inputs
+        self.parents: dict[tuple[str, str], str] = {}
+        self.components: list[tuple[str, str]] = []
+
+    # -- pulumi.runtime.Mocks protocol -------------------------------------------------------------------
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        inputs = _plain(dict(args.inputs))
+        resource_id = f"{args.name}-id"
+        if args.typ.startswith("pulumi:providers:"):
+            inputs = {key: _decode_provider_value(value) for key, value in inputs.items()}
+            self.providers[args.name] = inputs
+        self.resources.append(_Recorded(args.typ, args.name, bool(args.custom), inputs, args.provider or ""))
+        return resource_id, self._state(args.typ, args.name, inputs, self._region_hint(inputs, args.provider))
+
+    def call(self, args: Any) -> dict[str, Any]:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": MOCK_ACCOUNT_ID, "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/mock", "userId": "mock"}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "aws:index/getRegion:getRegion":
+            region = self._region_hint(dict(args.args), getattr(args, "provider", "")) or "us-east-1"
+            return {"name": region, "region": region, "id": region}
+        if token == "aws:ssm/getParameter:getParameter":
+            name = str(dict(args.args).get("name", ""))
+            return {"name": name, "value": "ami-0mock1234567890ab", "type": "String", "id": name}
+        return {}
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    def _region_hint(self, inputs: Mapping[str, Any], provider_ref: str | None) -> str | None:
+        if isinstance(inputs.get("region"), str) and inputs["region"]:
+            return str(inputs["region"])
+        name = provider_name(provider_ref or "")
+        provider = self.providers.get(name or "", {})
+        region = provider.get("region")
+        return str(region) if region else None
+
+    def _state(self, typ: str, name: str, inputs: dict[str, Any], region: str | None) -> dict[str, Any]:
+        region = region or "us-east-1"
+        service = _service_of(typ)
+        state: dict[str, Any] = {
+            **inputs,
+            "arn": f"arn:aws:{service}:{region}:{MOCK_ACCOUNT_ID}:{name}",
+            "tagsAll": inputs.get("tags", {}),
+        }
+        if typ == "aws:kms/key:Key":
+            state["keyId"] = f"{name}-key-id"
+            state["arn"] = f"arn:aws:kms:{region}:{MOCK_ACCOUNT_ID}:key/{name}"
+        elif typ == "aws:ec2/eip:Eip":
+            state["allocationId"] = f"eipalloc-{name}"
+            state["publicIp"] = "203.0.113.10"
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            state["arn"] = f"arn:aws:logs:{region}:{MOCK_ACCOUNT_ID}:log-group:{inputs.get('name', name)}"
+        elif typ == "aws:iam/role:Role":
+            state["arn"] = f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/{inputs.get('name', name)}"
+            state["name"] = inputs.get("name", name)
+        elif typ == "aws:eks/cluster:Cluster":
+            state["endpoint"] = f"https://{name}.gr7.{region}.eks.amazonaws.com"
+            state["certificateAuthority"] = {"data": "bW9jay1jYQ=="}
+            state["identities"] = [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/MOCK{name}"}]}]
+            state["name"] = inputs.get("name", name)
+        elif typ == "aws:s3/bucket:Bucket":
+            bucket = inputs.get("bucket", name)
+            state["bucket"] = bucket
+            state["arn"] = f"arn:aws:s3:::{bucket}"
+        return state
+
+    def record_transformation(self, args: Any) -> None:
+        """A stack transformation hook: records parents (mocks are not told them) and component resources."""
+        parent = args.opts.parent if args.opts is not None else None
+        if parent is not None and getattr(parent, "_type", "") != "pulumi:pulumi:Stack":
+            self.parents[(args.type_, args.name)] = f"{parent._type}::{parent._name}"
+        if not getattr(args.resource, "_is_custom", True) and not args.type_.startswith("pulumi:"):
+            self.components.append((args.type_, args.name))
+
+    def graph(self, project: str, region: str, jurisdiction: str, kind: str) -> dict[str, Any]:
+        """The recorded graph; fails if an AWS resource has no region or sits on a default provider."""
+        problems: list[str] = []
+        resources: list[dict[str, Any]] = []
+        for type_, name in self.components:
+            resources.append(
+                {
+                    "type": type_,
+                    "name": name,
+                    "custom": False,
+                    "region": region,
+                    "provider": None,
+                    "parent": self.parents.get((type_, name)),
+                    "inputs": {},
+                }
+            )
+        for item in self.resources:
+            provider = provider_name(item.provider_ref)
+            is_provider = item.type.startswith("pulumi:providers:")
+            if item.type.startswith("aws:") and (not provider or provider.startswith("default")):
+                problems.append(
+                    f"{item.type} {item.name!r} uses the default AWS provider; pass an explicit regional provider "
+                    "through ResourceOptions(provider=...) or parent=..."
+                )
+            if is_provider:
+                resource_region = item.inputs.get("region") or region
+            else:
+                resource_region = self._region_hint(item.inputs, item.provider_ref)
+                if resource_region is None:
+                    if item.type.startswith("aws:"):
+                        problems.append(f"{item.type} {item.name!r} has no region (its provider names none)")
+                    resource_region = region
+            resources.append(
+                {
+                    "type": item.type,
+                    "name": item.name,
+                    "id": f"{item.name}-id",
+                    "custom": item.custom,
+                    "region": resource_region,
+                    "provider": provider,
+                    "parent": self.parents.get((item.type, item.name)),
+                    "inputs": item.inputs,
+                }
+            )
+        if problems:
+            raise SynthError(f"stack {self.stack}:\n  " + "\n  ".join(problems))
+        seen: set[tuple[str, str]] = set()
+        for resource in resources:
+            key = (resource["type"], resource["name"])
+            if key in seen:
+                raise SynthError(f"stack {self.stack}: {key[0]} {key[1]!r} is declared twice")
+            seen.add(key)
+        return {
+            "schema": GRAPH_SCHEMA,
+            "project": project,
+            "stack": self.stack,
+            "region": region,
+            "jurisdiction": jurisdiction,
+            "kind": kind,
+            "resources": resources,
+        }
+
+
+def provider_name(reference: str) -> str | None:
+    """`urn:pulumi:s::p::pulumi:providers:aws::aws-eu-west-1::<id>` -> `aws-eu-west-1`."""
+    if not reference:
+        return None
+    parts = reference.rsplit("::", 2)
+    return parts[-2] if len(parts) == 3 else None
+
+
+def synthesize_in_process(root: Path, stack: str) -> dict[str, Any]:
+    """Runs `stacks/__main__.py` for one stack in this interpreter. Call once per process."""
+    import pulumi
+    import pulumi.runtime
+
+    from components.config import load_deployment
+
+    deployment = load_deployment(root)  # ConfigError propagates with file and field
+    config = deployment.stack(stack)
+    recorder = GraphRecorder(stack)
+
+    class _Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+            return recorder.new_resource(args)
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:  # type: ignore[override]
+            return recorder.call(args)
+
+    pulumi.runtime.set_mocks(_Mocks(), project="mlplat", stack=stack, preview=False)
+
+    def _transformation(args: pulumi.ResourceTransformationArgs) -> None:
+        recorder.record_transformation(args)
+        return None
+
+    pulumi.runtime.register_stack_transformation(_transformation)
+    program = root / "stacks" / "__main__.py"
+
+    def _run() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    _sync_await(run_pulumi_func(_run))
+    return recorder.graph("mlplat", config.region, config.jurisdiction, config.kind)
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    stack: str
+    path: Path
+    seconds: float
+    resources: int
+
+
+def synthesize(root: Path, stacks: Sequence[str], out_dir: Path, jobs: int | None = None) -> list[SynthResult]:
+    """Synthesizes each stack in its own interpreter, `jobs` at a time; writes `<out>/<stack>.graph.json`.
+
+    Validate the configuration first (`load_deployment`): a worker's failure is reported as a SynthError.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = jobs or max(1, min(len(stacks), os.cpu_count() or 1))
+
+    def run_one(stack: str) -> SynthResult:
+        path = out_dir / f"{stack}.graph.json"
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [sys.executable, "-m", "mlplat.synth", str(root), stack, str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"},
+        )
+        if completed.returncode != 0:
+            message = completed.stderr.strip() or completed.stdout.strip()
+            raise SynthError(f"stack {stack}: synthesis failed:\n{message}")
+        graph = json.loads(path.read_text())
+        return SynthResult(stack, path, time.perf_counter() - started, len(graph["resources"]))
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(run_one, stacks))
+
+
+def load_graph(path: Path) -> dict[str, Any]:
+    """Reads and checks a graph file; any file of the `mlplat.graph/v1` shape is accepted, edited ones too."""
+    try:
+        graph = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SynthError(f"{path}: no such graph file") from None
+    except json.JSONDecodeError as exc:
+        raise SynthError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(graph, dict) or graph.get("schema") != GRAPH_SCHEMA:
+        raise SynthError(f"{path}: not a {GRAPH_SCHEMA} graph (schema is {graph.get('schema')!r})")
+    for field in ("stack", "region", "jurisdiction", "resources"):
+        if field not in graph:
+            raise SynthError(f"{path}: missing field {field!r}")
+    for index, resource in enumerate(graph["resources"]):
+        if not isinstance(resource, dict) or not {"type", "name", "inputs"} <= resource.keys():
+            raise SynthError(f"{path}: resources[{index}] needs type, name and inputs")
+    return graph
+
+
+def _worker(argv: Sequence[str]) -> int:
+    root, stack, out = Path(argv[0]), argv[1], Path(argv[2])
+    from components.config import ConfigError
+
+    try:
+        graph = synthesize_in_process(root, stack)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    except SynthError as error:
+        print(error, file=sys.stderr)
+        return 1
+    out.write_text(json.dumps(graph, indent=1, sort_keys=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1:]))
