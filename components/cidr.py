@@ -37,8 +37,7 @@ def plan_subnets(vpc: ipaddress.IPv4Network, azs: list[str]) -> list[AzSubnets]:
     public_blocks = list(blocks[6].subnets(prefixlen_diff=3))
     intra_blocks = list(blocks[7].subnets(prefixlen_diff=3))
     return [
-        AzSubnets(az=az, public=public_blocks[i], private=blocks[i], intra=intra_blocks[i])
-        for i, az in enumerate(azs)
+        AzSubnets(az=az, public=public_blocks[i], private=blocks[i], intra=intra_blocks[i]) for i, az in enumerate(azs)
     ]
 
 

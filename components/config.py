@@ -245,13 +245,12 @@ def load_deployment(root: Path) -> Deployment:
     stacks_dir = root / "stacks"
     problems: list[ConfigProblem] = []
 
-    platform_display = f"stacks/{PLATFORM_FILE}"
-    raw_platform = _read_yaml(stacks_dir / PLATFORM_FILE, platform_display)
+    raw_platform = _read_yaml(stacks_dir / PLATFORM_FILE, PLATFORM_DISPLAY)
     platform: PlatformConfig | None = None
     try:
         platform = PlatformConfig.model_validate(raw_platform)
     except ValidationError as exc:
-        problems.extend(_problems(exc, platform_display))
+        problems.extend(_problems(exc, PLATFORM_DISPLAY))
 
     stacks: dict[str, RegionalStackConfig | GlobalStackConfig] = {}
     stack_paths = sorted(stacks_dir.glob("Pulumi.*.yaml"))
@@ -282,77 +281,92 @@ def load_deployment(root: Path) -> Deployment:
     return Deployment(root=root, platform=platform, stacks=stacks)
 
 
+PLATFORM_DISPLAY = f"stacks/{PLATFORM_FILE}"
+
+
 def cross_stack_problems(
     platform: PlatformConfig, stacks: Mapping[str, RegionalStackConfig | GlobalStackConfig]
 ) -> Iterator[ConfigProblem]:
     """The rules that span files: jurisdictions, tenants, CIDR overlaps, required tags."""
-    field = STACK_CONFIG_KEY
-    platform_file = f"stacks/{PLATFORM_FILE}"
+    yield from _platform_problems(platform)
+    for name, stack in stacks.items():
+        yield from _stack_problems(platform, name, stack)
+    yield from _placement_problems(stacks)
+    regional_regions = {s.region for s in stacks.values() if isinstance(s, RegionalStackConfig)}
+    yield from _tenant_problems(platform, regional_regions)
 
+
+def _platform_problems(platform: PlatformConfig) -> Iterator[ConfigProblem]:
     seen_regions: dict[str, str] = {}
     for name, jurisdiction in platform.jurisdictions.items():
         for region in jurisdiction.regions:
             if region in seen_regions:
                 yield ConfigProblem(
-                    platform_file,
+                    PLATFORM_DISPLAY,
                     f"jurisdictions.{name}.regions",
                     f"{region} is already in jurisdiction {seen_regions[region]!r}; a region has one jurisdiction",
                 )
             seen_regions[region] = name
-
     missing_tags = [t for t in REQUIRED_TAGS if t != "jurisdiction" and t not in platform.tags]
     if missing_tags:
-        yield ConfigProblem(platform_file, "tags", f"missing required tags: {', '.join(missing_tags)}")
+        yield ConfigProblem(PLATFORM_DISPLAY, "tags", f"missing required tags: {', '.join(missing_tags)}")
 
-    regional_regions: dict[str, str] = {}
-    global_stacks = []
-    for name, stack in stacks.items():
-        file = stack_file_name(name)
-        if stack.jurisdiction not in platform.jurisdictions:
+
+def _stack_problems(
+    platform: PlatformConfig, name: str, stack: RegionalStackConfig | GlobalStackConfig
+) -> Iterator[ConfigProblem]:
+    file, field = stack_file_name(name), STACK_CONFIG_KEY
+    if stack.jurisdiction not in platform.jurisdictions:
+        known = ", ".join(platform.jurisdictions)
+        yield ConfigProblem(
+            file, f"{field}.jurisdiction", f"unknown jurisdiction {stack.jurisdiction!r} (known: {known})"
+        )
+    elif stack.region not in platform.jurisdictions[stack.jurisdiction].regions:
+        actual = platform.jurisdiction_of(stack.region)
+        where = f" (it belongs to {actual!r})" if actual else " (no jurisdiction lists it)"
+        yield ConfigProblem(
+            file, f"{field}.region", f"{stack.region} is not in jurisdiction {stack.jurisdiction!r}{where}"
+        )
+    if stack.tags.get("jurisdiction", stack.jurisdiction) != stack.jurisdiction:
+        yield ConfigProblem(file, f"{field}.tags.jurisdiction", "must equal the stack's jurisdiction or be unset")
+    if isinstance(stack, GlobalStackConfig):
+        if stack.region != platform.primary_region:
             yield ConfigProblem(
-                file,
-                f"{field}.jurisdiction",
-                f"unknown jurisdiction {stack.jurisdiction!r} (known: {', '.join(platform.jurisdictions)})",
+                file, f"{field}.region", f"the global stack must be in the primary region {platform.primary_region}"
             )
-        elif stack.region not in platform.jurisdictions[stack.jurisdiction].regions:
-            actual = platform.jurisdiction_of(stack.region)
+        return
+    network = stack.network
+    if network.nat == "single" and stack.environment == "production":
+        yield ConfigProblem(
+            file, f"{field}.network.nat", "`single` NAT is for non-production stacks; production uses per_az"
+        )
+    if network.availability_zones is not None:
+        azs_field = f"{field}.network.availability_zones"
+        if len(network.availability_zones) != network.az_count:
+            count = len(network.availability_zones)
+            yield ConfigProblem(file, azs_field, f"lists {count} zones but az_count is {network.az_count}")
+        for az in network.availability_zones:
+            if not az.startswith(stack.region):
+                yield ConfigProblem(file, azs_field, f"{az} is not in {stack.region}")
+
+
+def _placement_problems(stacks: Mapping[str, RegionalStackConfig | GlobalStackConfig]) -> Iterator[ConfigProblem]:
+    """One global stack, one regional stack per region, and VPC ranges that can be routed to each other."""
+    field = STACK_CONFIG_KEY
+    global_stacks = [n for n, s in stacks.items() if isinstance(s, GlobalStackConfig)]
+    for extra in global_stacks[1:]:
+        yield ConfigProblem(stack_file_name(extra), f"{field}.kind", "only one global stack is allowed")
+    regional = {n: s for n, s in stacks.items() if isinstance(s, RegionalStackConfig)}
+    by_region: dict[str, str] = {}
+    for name, stack in regional.items():
+        if stack.region in by_region:
             yield ConfigProblem(
-                file,
+                stack_file_name(name),
                 f"{field}.region",
-                f"{stack.region} is not in jurisdiction {stack.jurisdiction!r}"
-                + (f" (it belongs to {actual!r})" if actual else " (no jurisdiction lists it)"),
+                f"{stack.region} already has a stack ({by_region[stack.region]})",
             )
-        if "jurisdiction" in stack.tags and stack.tags["jurisdiction"] != stack.jurisdiction:
-            yield ConfigProblem(file, f"{field}.tags.jurisdiction", "must equal the stack's jurisdiction or be unset")
-        if isinstance(stack, GlobalStackConfig):
-            global_stacks.append(name)
-            if stack.region != platform.primary_region:
-                yield ConfigProblem(
-                    file, f"{field}.region", f"the global stack must be in the primary region {platform.primary_region}"
-                )
-        else:
-            if stack.region in regional_regions:
-                yield ConfigProblem(
-                    file, f"{field}.region", f"{stack.region} already has a regional stack ({regional_regions[stack.region]})"
-                )
-            regional_regions[stack.region] = name
-            if stack.network.nat == "single" and stack.environment == "production":
-                yield ConfigProblem(
-                    file, f"{field}.network.nat", "`single` NAT is for non-production stacks; production uses per_az"
-                )
-            azs = stack.network.availability_zones
-            if azs is not None:
-                if len(azs) != stack.network.az_count:
-                    yield ConfigProblem(
-                        file, f"{field}.network.availability_zones", f"lists {len(azs)} zones but az_count is {stack.network.az_count}"
-                    )
-                for az in azs:
-                    if not az.startswith(stack.region):
-                        yield ConfigProblem(file, f"{field}.network.availability_zones", f"{az} is not in {stack.region}")
-    if len(global_stacks) > 1:
-        yield ConfigProblem(stack_file_name(global_stacks[1]), f"{field}.kind", "only one global stack is allowed")
-
-    cidrs = {name: s.network.cidr for name, s in stacks.items() if isinstance(s, RegionalStackConfig)}
+        by_region.setdefault(stack.region, name)
+    cidrs = {name: s.network.cidr for name, s in regional.items()}
     for first, second in overlapping_pairs(cidrs):
         yield ConfigProblem(
             stack_file_name(second),
@@ -360,21 +374,26 @@ def cross_stack_problems(
             f"{cidrs[second]} overlaps {cidrs[first]} of stack {first}; VPC ranges must be disjoint to be routed",
         )
 
+
+def _tenant_problems(platform: PlatformConfig, regional_regions: set[str]) -> Iterator[ConfigProblem]:
+    """A tenant lives and fails over only inside its jurisdiction, and only where a regional stack exists."""
     for tenant_name, tenant in platform.tenants.items():
         where = f"tenants.{tenant_name}"
         if tenant.jurisdiction not in platform.jurisdictions:
-            yield ConfigProblem(platform_file, f"{where}.jurisdiction", f"unknown jurisdiction {tenant.jurisdiction!r}")
+            yield ConfigProblem(
+                PLATFORM_DISPLAY, f"{where}.jurisdiction", f"unknown jurisdiction {tenant.jurisdiction!r}"
+            )
             continue
         allowed = platform.jurisdictions[tenant.jurisdiction].regions
-        for label, region in [("home_region", tenant.home_region)] + [
-            (f"failover_regions[{i}]", r) for i, r in enumerate(tenant.failover_regions)
-        ]:
+        placements = [("home_region", tenant.home_region)]
+        placements += [(f"failover_regions[{i}]", r) for i, r in enumerate(tenant.failover_regions)]
+        for label, region in placements:
             if region not in allowed:
                 yield ConfigProblem(
-                    platform_file,
+                    PLATFORM_DISPLAY,
                     f"{where}.{label}",
                     f"{region} is outside the tenant's jurisdiction {tenant.jurisdiction!r} ({', '.join(allowed)}); "
                     "its data may not live or fail over there",
                 )
             elif region not in regional_regions:
-                yield ConfigProblem(platform_file, f"{where}.{label}", f"{region} has no regional stack")
+                yield ConfigProblem(PLATFORM_DISPLAY, f"{where}.{label}", f"{region} has no regional stack")

@@ -66,8 +66,10 @@ class KmsKey(pulumi.ComponentResource):
             lambda values: key_policy(
                 values[0],
                 values[1],
-                [ServiceGrant(principal=g.principal, actions=g.actions, condition=c)
-                 for g, c in zip(args.service_grants, values[2], strict=True)],
+                [
+                    ServiceGrant(principal=g.principal, actions=g.actions, condition=c)
+                    for g, c in zip(args.service_grants, values[2], strict=True)
+                ],
             )
         )
         self.key = aws.kms.Key(

@@ -69,7 +69,9 @@ class RegionalNetwork(pulumi.ComponentResource):
         intra_subnets: list[aws.ec2.Subnet] = []
         nat_gateways: list[aws.ec2.NatGateway] = []
         private_route_tables: list[aws.ec2.RouteTable] = []
-        intra_rt = aws.ec2.RouteTable(f"{name}-intra-rt", vpc_id=self.vpc.id, tags=named(f"{name}-intra-rt"), opts=child)
+        intra_rt = aws.ec2.RouteTable(
+            f"{name}-intra-rt", vpc_id=self.vpc.id, tags=named(f"{name}-intra-rt"), opts=child
+        )
 
         for index, subnets in enumerate(plan):
             suffix = subnets.az[-1]
@@ -79,7 +81,9 @@ class RegionalNetwork(pulumi.ComponentResource):
                 cidr_block=str(subnets.public),
                 availability_zone=subnets.az,
                 map_public_ip_on_launch=False,  # only NAT gateways and load balancers live here, with their own IPs
-                tags=named(f"{name}-public-{suffix}", {"mlplat/tier": "public", "kubernetes.io/role/elb": "1", **cluster_tag}),
+                tags=named(
+                    f"{name}-public-{suffix}", {"mlplat/tier": "public", "kubernetes.io/role/elb": "1", **cluster_tag}
+                ),
                 opts=child,
             )
             private = aws.ec2.Subnet(
@@ -113,7 +117,9 @@ class RegionalNetwork(pulumi.ComponentResource):
                 f"{name}-intra-{suffix}-rta", subnet_id=intra.id, route_table_id=intra_rt.id, opts=child
             )
             if args.nat == "per_az" or index == 0:
-                eip = aws.ec2.Eip(f"{name}-nat-{suffix}-eip", domain="vpc", tags=named(f"{name}-nat-{suffix}"), opts=child)
+                eip = aws.ec2.Eip(
+                    f"{name}-nat-{suffix}-eip", domain="vpc", tags=named(f"{name}-nat-{suffix}"), opts=child
+                )
                 nat_gateways.append(
                     aws.ec2.NatGateway(
                         f"{name}-nat-{suffix}",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import textwrap
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -139,7 +138,13 @@ def _plan_summary(graph: dict[str, Any], report: PolicyReport) -> str:
         f"jurisdiction {graph['jurisdiction']}, {len(aws)} cloud resources in {', '.join(regions) or '-'}"
     ]
     counts = [f"{n} {_short_type(t)}" for t, n in sorted(by_type.items(), key=lambda item: (-item[1], item[0]))]
-    lines.extend(textwrap.wrap(", ".join(counts), width=108, initial_indent="   ", subsequent_indent="   "))
+    line = "  "
+    for item in counts:
+        if len(line) + len(item) > 108:
+            lines.append(line.rstrip(","))
+            line = "  "
+        line += f" {item},"
+    lines.append(line.rstrip(","))
     violations = [v for v in report.violations if v.stack == graph["stack"]]
     mandatory = [v for v in violations if v.level == "mandatory"]
     lines.append(

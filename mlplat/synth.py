@@ -53,7 +53,7 @@ def _decode_provider_value(value: Any) -> Any:
 
 def _service_of(type_token: str) -> str:
     # aws:ec2/vpc:Vpc -> ec2
-    return type_token.split(":")[1].split("/")[0] if ":" in type_token else "unknown"
+    return type_token.split(":")[1].split("/", maxsplit=1)[0] if ":" in type_token else "unknown"
 
 
 @dataclass
@@ -86,15 +86,15 @@ class GraphRecorder:
         return resource_id, self._state(args.typ, args.name, inputs, self._region_hint(inputs, args.provider))
 
     def call(self, args: Any) -> dict[str, Any]:
-        token = args.token
-        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        function = args.token
+        if function == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": MOCK_ACCOUNT_ID, "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/mock", "userId": "mock"}
-        if token == "aws:index/getPartition:getPartition":
+        if function == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
-        if token == "aws:index/getRegion:getRegion":
+        if function == "aws:index/getRegion:getRegion":
             region = self._region_hint(dict(args.args), getattr(args, "provider", "")) or "us-east-1"
             return {"name": region, "region": region, "id": region}
-        if token == "aws:ssm/getParameter:getParameter":
+        if function == "aws:ssm/getParameter:getParameter":
             name = str(dict(args.args).get("name", ""))
             return {"name": name, "value": "ami-0mock1234567890ab", "type": "String", "id": name}
         return {}
@@ -239,7 +239,6 @@ def synthesize_in_process(root: Path, stack: str) -> dict[str, Any]:
 
     def _transformation(args: pulumi.ResourceTransformationArgs) -> None:
         recorder.record_transformation(args)
-        return None
 
     pulumi.runtime.register_stack_transformation(_transformation)
     program = root / "stacks" / "__main__.py"

@@ -169,7 +169,10 @@ def tags_consistent(graph: Graph) -> Iterator[tuple[Resource, str]]:
         if not isinstance(tags, dict):
             continue
         if "jurisdiction" in tags and tags["jurisdiction"] != graph["jurisdiction"]:
-            yield resource, f"jurisdiction tag {tags['jurisdiction']!r} contradicts the stack's {graph['jurisdiction']!r}"
+            yield (
+                resource,
+                f"jurisdiction tag {tags['jurisdiction']!r} contradicts the stack's {graph['jurisdiction']!r}",
+            )
         if "stack" in tags and tags["stack"] != graph["stack"]:
             yield resource, f"stack tag {tags['stack']!r} contradicts the stack {graph['stack']!r}"
         for key in REQUIRED_TAGS:

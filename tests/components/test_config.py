@@ -1,0 +1,122 @@
+from pathlib import Path
+
+import pytest
+
+from components.config import ConfigError, RegionalStackConfig, load_deployment
+from tests.conftest import edit_yaml
+
+KEY = "mlplat:platform"
+
+
+def test_the_repo_config_is_valid(project_root: Path) -> None:
+    deployment = load_deployment(project_root)
+    assert set(deployment.stacks) == {"us-east-1", "eu-west-1", "eu-central-1", "ap-southeast-1", "global"}
+    eu = deployment.stack("eu-west-1")
+    assert isinstance(eu, RegionalStackConfig)
+    assert eu.availability_zones() == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    tags = deployment.tags_for("eu-west-1")
+    assert {"owner", "cost-center", "jurisdiction", "stack"} <= tags.keys()
+    assert tags["jurisdiction"] == "eu"
+
+
+def _problems(root: Path) -> list[str]:
+    with pytest.raises(ConfigError) as error:
+        load_deployment(root)
+    return [str(p) for p in error.value.problems]
+
+
+def _stack(root: Path, name: str) -> Path:
+    return root / "stacks" / f"Pulumi.{name}.yaml"
+
+
+def test_overlapping_cidrs_name_the_file_and_field(project_copy: Path) -> None:
+    edit_yaml(_stack(project_copy, "eu-west-1"), lambda d: d["config"][KEY]["network"].update(cidr="10.10.128.0/17"))
+    problems = _problems(project_copy)
+    assert any(
+        p.startswith("stacks/Pulumi.us-east-1.yaml: mlplat:platform.network.cidr:") and "overlaps" in p
+        for p in problems
+    ), problems
+
+
+def test_region_outside_its_jurisdiction(project_copy: Path) -> None:
+    edit_yaml(_stack(project_copy, "eu-west-1"), lambda d: d["config"][KEY].update(jurisdiction="us"))
+    assert any(
+        "stacks/Pulumi.eu-west-1.yaml: mlplat:platform.region:" in p and "belongs to 'eu'" in p
+        for p in _problems(project_copy)
+    )
+
+
+def test_unknown_field_is_an_error(project_copy: Path) -> None:
+    edit_yaml(_stack(project_copy, "eu-west-1"), lambda d: d["config"][KEY]["network"].update(nat_gateway=1))
+    assert "stacks/Pulumi.eu-west-1.yaml: mlplat:platform.network.nat_gateway: unknown field" in _problems(project_copy)
+
+
+def test_wrong_type_names_the_field(project_copy: Path) -> None:
+    edit_yaml(_stack(project_copy, "ap-southeast-1"), lambda d: d["config"][KEY]["network"].update(az_count="three"))
+    problems = _problems(project_copy)
+    assert any(p.startswith("stacks/Pulumi.ap-southeast-1.yaml: mlplat:platform.network.az_count:") for p in problems)
+
+
+@pytest.mark.parametrize("count", [1, 7])
+def test_az_count_is_two_to_six(project_copy: Path, count: int) -> None:
+    edit_yaml(_stack(project_copy, "us-east-1"), lambda d: d["config"][KEY]["network"].update(az_count=count))
+    assert any("mlplat:platform.network.az_count" in p for p in _problems(project_copy))
+
+
+def test_required_tags(project_copy: Path) -> None:
+    edit_yaml(project_copy / "stacks" / "platform.yaml", lambda d: d["tags"].pop("cost-center"))
+    assert "stacks/platform.yaml: tags: missing required tags: cost-center" in _problems(project_copy)
+
+
+def test_tenant_homed_outside_its_jurisdiction(project_copy: Path) -> None:
+    edit_yaml(
+        project_copy / "stacks" / "platform.yaml", lambda d: d["tenants"]["acme-eu"].update(home_region="us-east-1")
+    )
+    assert any(
+        p.startswith("stacks/platform.yaml: tenants.acme-eu.home_region: us-east-1 is outside")
+        for p in _problems(project_copy)
+    )
+
+
+def test_failover_outside_the_jurisdiction(project_copy: Path) -> None:
+    edit_yaml(
+        project_copy / "stacks" / "platform.yaml",
+        lambda d: d["tenants"]["acme-eu"].update(failover_regions=["eu-central-1", "us-east-1"]),
+    )
+    assert any("tenants.acme-eu.failover_regions[1]" in p for p in _problems(project_copy))
+
+
+def test_home_region_needs_a_stack(project_copy: Path) -> None:
+    edit_yaml(
+        project_copy / "stacks" / "platform.yaml", lambda d: d["tenants"]["globex-us"].update(home_region="us-west-2")
+    )
+    assert "stacks/platform.yaml: tenants.globex-us.home_region: us-west-2 has no regional stack" in _problems(
+        project_copy
+    )
+
+
+def test_single_nat_only_outside_production(project_copy: Path) -> None:
+    edit_yaml(_stack(project_copy, "eu-west-1"), lambda d: d["config"][KEY]["network"].update(nat="single"))
+    assert any("mlplat:platform.network.nat" in p for p in _problems(project_copy))
+    edit_yaml(_stack(project_copy, "eu-west-1"), lambda d: d["config"][KEY].update(environment="staging"))
+    load_deployment(project_copy)
+
+
+def test_public_cidr_and_bad_retention_are_refused(project_copy: Path) -> None:
+    def edit(d: dict) -> None:
+        d["config"][KEY]["network"].update(cidr="8.8.0.0/16", flow_logs_retention_days=0)
+
+    edit_yaml(_stack(project_copy, "eu-west-1"), edit)
+    problems = _problems(project_copy)
+    assert any("network.cidr" in p and "private" in p for p in problems)
+    assert any("network.flow_logs_retention_days" in p for p in problems)
+
+
+def test_broken_yaml_names_the_file(project_copy: Path) -> None:
+    _stack(project_copy, "eu-west-1").write_text("config: [unclosed\n")
+    assert any(p.startswith("stacks/Pulumi.eu-west-1.yaml: not valid YAML") for p in _problems(project_copy))
+
+
+def test_missing_platform_key(project_copy: Path) -> None:
+    _stack(project_copy, "global").write_text("config:\n  aws:region: us-east-1\n")
+    assert "stacks/Pulumi.global.yaml: mlplat:platform: missing" in _problems(project_copy)
