@@ -8,6 +8,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.feature_store import FeatureStore, FeatureStoreArgs
 from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.network import RegionalNetwork, RegionalNetworkArgs
@@ -60,8 +61,33 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
         ),
         opts=opts,
     )
+    features = FeatureStore(
+        prefix,
+        FeatureStoreArgs(
+            region=stack.region,
+            tenants=deployment.tenants_stored_in(stack.region),
+            vpc_id=network.vpc_id,
+            intra_subnet_ids=network.intra_subnet_ids,
+            s3_endpoint_id=network.s3_endpoint.id,
+            account_id=account_id,
+            partition=partition,
+            settings=stack.feature_store,
+            tags=tags,
+        ),
+        opts=opts,
+    )
     pulumi.export("region", stack.region)
     pulumi.export("jurisdiction", stack.jurisdiction)
+    pulumi.export(
+        "feature_store",
+        {
+            "tenants": deployment.tenants_stored_in(stack.region),
+            "redis_host": features.redis_host,
+            "offline_bucket": features.offline_bucket.name,
+            "auth_token_secret_arn": features.auth_secret.arn,
+            "client_security_group_id": features.client_security_group.id,
+        },
+    )
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("private_subnet_ids", network.private_subnet_ids)
     pulumi.export("intra_subnet_ids", network.intra_subnet_ids)

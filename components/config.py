@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.cidr import overlapping_pairs
 from components.naming import region_code
+from runtime.residency import ResidencyMap, TenantHome
 
 PLATFORM_FILE = "platform.yaml"
 STACK_CONFIG_KEY = "mlplat:platform"
@@ -104,6 +105,44 @@ class NetworkConfig(StrictModel):
         return value
 
 
+class FeatureStoreConfig(StrictModel):
+    """The regional feature store: ElastiCache Redis online, S3 + Glue offline."""
+
+    node_type: str = Field("cache.r7g.large", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+    engine_version: str = Field("7.1", pattern=r"^7\.\d+$", description="Redis engine 7.x.")
+    cache_clusters: int = Field(2, ge=2, le=6, description="Primary plus replicas; >= 2 for multi-AZ failover.")
+    snapshot_retention_days: int = Field(7, ge=1, le=35)
+    auth_token_generation: int = Field(
+        1, ge=1, description="Bump to rotate the Redis auth token; ROTATE keeps the old token valid during rollover."
+    )
+    slow_log_retention_days: int = Field(90)
+    offline_infrequent_access_after_days: int = Field(30, ge=30)
+    offline_glacier_after_days: int = Field(90, ge=1)
+    offline_expire_after_days: int | None = Field(730, ge=1, description="None keeps offline features forever.")
+    access_logs_expire_after_days: int = Field(365, ge=1)
+    break_glass_role: str = Field(
+        "mlplat-break-glass",
+        pattern=r"^[\w+=,.@-]{1,64}$",
+        description="The one IAM role that may reach the offline bucket from outside this region's VPC endpoint.",
+    )
+
+    @field_validator("slow_log_retention_days")
+    @classmethod
+    def _valid_slow_log_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch retention period; use one of {LOG_RETENTION_DAYS}")
+        return value
+
+    @model_validator(mode="after")
+    def _tiers_in_order(self) -> FeatureStoreConfig:
+        steps = [self.offline_infrequent_access_after_days, self.offline_glacier_after_days]
+        if self.offline_expire_after_days is not None:
+            steps.append(self.offline_expire_after_days)
+        if steps != sorted(steps) or len(set(steps)) != len(steps):
+            raise ValueError("offline lifecycle days must increase: infrequent access < glacier < expiry")
+        return self
+
+
 class StackBase(StrictModel):
     region: Region
     jurisdiction: str = Field(description="Jurisdiction the region belongs to (checked against platform.yaml).")
@@ -116,6 +155,7 @@ class RegionalStackConfig(StackBase):
 
     kind: Literal["regional"]
     network: NetworkConfig
+    feature_store: FeatureStoreConfig = Field(default_factory=FeatureStoreConfig)
 
     def availability_zones(self) -> list[str]:
         if self.network.availability_zones:
@@ -185,6 +225,20 @@ class Deployment:
             "stack": stack_name,
             "managed-by": "pulumi",
         }
+
+    def residency(self) -> ResidencyMap:
+        return ResidencyMap(
+            jurisdictions={n: tuple(j.regions) for n, j in self.platform.jurisdictions.items()},
+            tenants={
+                n: TenantHome(t.jurisdiction, t.home_region, tuple(t.failover_regions))
+                for n, t in self.platform.tenants.items()
+            },
+        )
+
+    def tenants_stored_in(self, region: str) -> list[str]:
+        """Tenants whose features a region's store holds: every tenant of the region's jurisdiction."""
+        jurisdiction = self.platform.jurisdiction_of(region)
+        return sorted(n for n, t in self.platform.tenants.items() if t.jurisdiction == jurisdiction)
 
     def prefix_for(self, stack_name: str) -> str:
         stack = self.stacks[stack_name]

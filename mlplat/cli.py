@@ -16,6 +16,8 @@ from typing import Any
 
 from components.config import ConfigError, Deployment, load_deployment
 from mlplat.policy import PolicyReport, run_policies
+from mlplat.residency import render as render_residency
+from mlplat.residency import residency_report
 from mlplat.synth import SynthError, load_graph, synthesize
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
@@ -114,6 +116,17 @@ def cmd_policy(args: argparse.Namespace, root: Path) -> int:
     return EXIT_FINDING if report.mandatory else EXIT_OK
 
 
+def cmd_residency(args: argparse.Namespace, root: Path) -> int:
+    deployment = load_deployment(root)
+    if args.graph:
+        graphs = [load_graph(Path(p)) for p in args.graph]
+    else:
+        graphs = _synth(root, _ordered(deployment), _resolve(root, DEFAULT_GRAPH_DIR))
+    report = residency_report(graphs, deployment.residency())
+    _emit(render_residency(report, args.format, [g["stack"] for g in graphs]), args.out)
+    return EXIT_FINDING if report.breaches else EXIT_OK
+
+
 def cmd_plan(args: argparse.Namespace, root: Path) -> int:
     args.graph = None
     started = time.perf_counter()
@@ -121,12 +134,17 @@ def cmd_plan(args: argparse.Namespace, root: Path) -> int:
     report = run_policies(graphs)
     for graph in graphs:
         print(_plan_summary(graph, report))
+    residency = residency_report(graphs, load_deployment(root).residency())
+    for breach in residency.breaches:
+        print(f"   BREACH {breach.rule} [{breach.resource.stack}] {breach.resource.name}: {breach.message}")
     status = "FAILED" if report.mandatory else "passed"
     print(
         f"plan: {len(graphs)} stack(s), {sum(len(g['resources']) for g in graphs)} resources, policy {status} "
-        f"({report.mandatory} mandatory, {report.advisory} advisory) in {time.perf_counter() - started:.1f}s"
+        f"({report.mandatory} mandatory, {report.advisory} advisory), residency "
+        f"{'FAILED' if residency.breaches else 'passed'} ({len(residency.paths)} cross-region paths, "
+        f"{len(residency.breaches)} breaches) in {time.perf_counter() - started:.1f}s"
     )
-    return EXIT_FINDING if report.mandatory else EXIT_OK
+    return EXIT_FINDING if report.mandatory or residency.breaches else EXIT_OK
 
 
 def _plan_summary(graph: dict[str, Any], report: PolicyReport) -> str:
@@ -194,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("--format", choices=["text", "json"], default="text")
     policy.add_argument("--out", help="write the report here instead of stdout")
     policy.set_defaults(func=cmd_policy)
+
+    residency = commands.add_parser("residency", help="where each tenant's data lives; every cross-region path")
+    residency.add_argument("--graph", nargs="+", metavar="FILE", help="graph files (default: synthesize every stack)")
+    residency.add_argument("--format", choices=["text", "json"], default="text")
+    residency.add_argument("--out", help="write the report here instead of stdout")
+    residency.set_defaults(func=cmd_residency)
 
     plan = commands.add_parser("plan", help="synth + policy summary per stack: the offline main job")
     _stack_arguments(plan)

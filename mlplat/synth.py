@@ -132,6 +132,11 @@ class GraphRecorder:
             state["certificateAuthority"] = {"data": "bW9jay1jYQ=="}
             state["identities"] = [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/MOCK{name}"}]}]
             state["name"] = inputs.get("name", name)
+        elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            state["primaryEndpointAddress"] = f"master.{name}.mock.{region_code_of(region)}.cache.amazonaws.com"
+            state["readerEndpointAddress"] = f"replica.{name}.mock.cache.amazonaws.com"
+        elif typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = "mock-password-" + "x" * int(inputs.get("length", 16))
         elif typ == "aws:s3/bucket:Bucket":
             bucket = inputs.get("bucket", name)
             state["bucket"] = bucket
@@ -207,6 +212,10 @@ class GraphRecorder:
             "kind": kind,
             "resources": resources,
         }
+
+
+def region_code_of(region: str) -> str:
+    return region.replace("-", "")
 
 
 def provider_name(reference: str) -> str | None:
