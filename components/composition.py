@@ -8,8 +8,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.feature_store import FeatureStore, FeatureStoreArgs
 from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
+from components.feature_store import FeatureStore, FeatureStoreArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.network import RegionalNetwork, RegionalNetworkArgs
 

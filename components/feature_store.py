@@ -6,6 +6,7 @@ what the residency rules follow through the graph. Feature buckets never get a r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -239,7 +240,7 @@ class FeatureStore(pulumi.ComponentResource):
         aws.secretsmanager.SecretVersion(
             f"{name}-redis-auth",
             secret_id=self.auth_secret.id,
-            secret_string=pulumi.Output.secret(token.result),
+            secret_string=token.result,  # RandomPassword.result is already a secret output
             opts=child,
         )
         slow_log = aws.cloudwatch.LogGroup(
@@ -329,7 +330,7 @@ class FeatureStore(pulumi.ComponentResource):
                 name=f"mlplat-{name}-{service_account}",
                 description=f"IRSA: {FEATURES_NAMESPACE}/{service_account} in {args.region} only",
                 assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_url).apply(
-                    lambda v, sa=service_account: irsa_trust_policy(v[0], v[1], FEATURES_NAMESPACE, sa)
+                    functools.partial(_trust_for, service_account)
                 ),
                 max_session_duration=3600,
                 tags=args.tags,
@@ -338,13 +339,21 @@ class FeatureStore(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 f"{name}-{service_account}",
                 role=role.id,
-                policy=scope.apply(lambda v, w=write: feature_access_policy(args.region, *v, write=w)),
+                policy=scope.apply(functools.partial(_access_for, args.region, write)),
                 opts=child,
             )
             if write:
                 self.writer_role_arn = role.arn
             else:
                 self.reader_role_arn = role.arn
+
+
+def _trust_for(service_account: str, values: list[str]) -> str:
+    return irsa_trust_policy(values[0], values[1], FEATURES_NAMESPACE, service_account)
+
+
+def _access_for(region: str, write: bool, values: list[str]) -> str:
+    return feature_access_policy(region, *values, write=write)
 
 
 def feature_access_policy(

@@ -50,8 +50,9 @@ def render(report: ResidencyReport, fmt: str, stacks: Sequence[str]) -> str:
     for breach in report.breaches:
         ref = breach.resource
         lines.append(f"BREACH {breach.rule} [{ref.stack}] {ref.type} {ref.name} ({ref.region}): {breach.message}")
+    verdict = "FAILED" if report.breaches else "passed"
     lines.append(
-        f"residency: {len(stacks)} stack(s), {len(report.tenants)} tenant(s), {len(report.paths)} cross-region path(s), "
-        f"{len(report.breaches)} breach(es) - {'FAILED' if report.breaches else 'passed'}"
+        f"residency: {len(stacks)} stack(s), {len(report.tenants)} tenant(s), {len(report.paths)} cross-region "
+        f"path(s), {len(report.breaches)} breach(es) - {verdict}"
     )
     return "\n".join(lines)

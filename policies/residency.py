@@ -103,7 +103,7 @@ class _Indexed:
 
 
 class _Index:
-    """Lookups across every stack: buckets by name and id, feature resources as (service, region, resource) ARN parts."""
+    """Lookups across every stack: buckets by name and id; feature resources as (service, region, resource)."""
 
     def __init__(self, graphs: Sequence[Mapping[str, Any]]) -> None:
         self.items = [_Indexed(g, r) for g in graphs for r in g["resources"]]
@@ -239,7 +239,8 @@ def _path(
         allowed, reason = True, f"stays in {residency.jurisdiction_of(source_region)}"
     else:
         allowed = False
-        reason = f"{klass} cross from {residency.jurisdiction_of(source_region)} to {residency.jurisdiction_of(target_region)}"
+        source_jurisdiction = residency.jurisdiction_of(source_region)
+        reason = f"{klass} cross from {source_jurisdiction} to {residency.jurisdiction_of(target_region)}"
     report.paths.append(CrossRegionPath(kind, source.ref, target_region, klass, allowed, reason))
     if not allowed:
         report.breaches.append(Breach(rule, source.ref, f"{kind} to {target_region or 'an unknown region'}: {reason}"))
@@ -315,8 +316,15 @@ def _multi_region_keys(index: _Index, residency: ResidencyMap, report: Residency
             primary = next(iter(index.features_matching(primary_arn)), None) if primary_arn else None
             klass = data_class(primary.resource) if primary is not None else data_class(item.resource)
             source = primary or item
-            _path(report, residency, "multi-region-key", source, str(item.resource.get("region")), klass,
-                  "mlplat-residency-no-multi-region-key")  # fmt: skip
+            _path(
+                report,
+                residency,
+                "multi-region-key",
+                source,
+                str(item.resource.get("region")),
+                klass,
+                "mlplat-residency-no-multi-region-key",
+            )
         elif (
             type_token == "aws:kms/key:Key"
             and inputs.get("multiRegion") is True

@@ -5,9 +5,14 @@ from components.naming import region_code
 
 @pytest.mark.parametrize(
     ("region", "code"),
-    [("eu-west-1", "euw1"), ("eu-central-1", "euc1"), ("ap-southeast-1", "apse1"), ("us-east-1", "use1"),
-     ("us-gov-west-1", "usgw1")],
-)  # fmt: skip
+    [
+        ("eu-west-1", "euw1"),
+        ("eu-central-1", "euc1"),
+        ("ap-southeast-1", "apse1"),
+        ("us-east-1", "use1"),
+        ("us-gov-west-1", "usgw1"),
+    ],
+)
 def test_region_codes(region: str, code: str) -> None:
     assert region_code(region) == code
 

@@ -24,8 +24,12 @@ def test_stacks_are_found_from_a_subdirectory(project_root: Path) -> None:
     assert result.returncode == 0, result.stderr
     stacks = {s["name"]: s for s in json.loads(result.stdout)}
     assert next(s["name"] for s in json.loads(result.stdout)) == "global"
-    assert stacks["eu-central-1"] == {"name": "eu-central-1", "kind": "regional", "region": "eu-central-1",
-                                      "jurisdiction": "eu"}  # fmt: skip
+    assert stacks["eu-central-1"] == {
+        "name": "eu-central-1",
+        "kind": "regional",
+        "region": "eu-central-1",
+        "jurisdiction": "eu",
+    }
     assert stacks["ap-southeast-1"]["jurisdiction"] == "apac"
 
 
@@ -66,16 +70,24 @@ def test_synth_writes_one_graph_per_stack(project_root: Path, tmp_path: Path) ->
     graph = json.loads((tmp_path / "eu-west-1.graph.json").read_text())
     assert graph["schema"] == "mlplat.graph/v1"
     assert (graph["project"], graph["stack"], graph["region"], graph["jurisdiction"]) == (
-        "mlplat", "eu-west-1", "eu-west-1", "eu",
-    )  # fmt: skip
+        "mlplat",
+        "eu-west-1",
+        "eu-west-1",
+        "eu",
+    )
     assert all(
         {"type", "name", "custom", "region", "provider", "parent", "inputs"} <= r.keys() for r in graph["resources"]
     )
 
 
-@pytest.mark.parametrize(("args", "message"), [(["synth", "nowhere-1"], "unknown stack"),
-                                                (["synth", "eu-west-1", "--all"], "not both"),
-                                                (["policy"], "at least one stack")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["synth", "nowhere-1"], "unknown stack"),
+        (["synth", "eu-west-1", "--all"], "not both"),
+        (["policy"], "at least one stack"),
+    ],
+)
 def test_usage_errors_exit_2(
     project_root: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -134,8 +146,13 @@ def test_policy_rejects_a_file_that_is_not_a_graph(tmp_path: Path, project_root:
 def test_plan_summarizes_every_stack(project_root: Path) -> None:
     result = run(["plan", "--all"], cwd=project_root)
     assert result.returncode == 0, result.stderr
-    for stack, jurisdiction in [("global", "us"), ("us-east-1", "us"), ("eu-west-1", "eu"), ("eu-central-1", "eu"),
-                                ("ap-southeast-1", "apac")]:  # fmt: skip
+    for stack, jurisdiction in [
+        ("global", "us"),
+        ("us-east-1", "us"),
+        ("eu-west-1", "eu"),
+        ("eu-central-1", "eu"),
+        ("ap-southeast-1", "apac"),
+    ]:
         assert f"== stack {stack} " in result.stdout
         assert f"jurisdiction {jurisdiction}," in result.stdout
     assert "9 ec2/subnet" in result.stdout

@@ -21,8 +21,13 @@ PROVIDER = {
 
 def graph(*resources: dict[str, Any]) -> dict[str, Any]:
     items = [{"region": "eu-west-1", "provider": "aws-eu-west-1", **r} for r in resources]
-    return {"stack": "eu-west-1", "region": "eu-west-1", "jurisdiction": "eu", "kind": "regional",
-            "resources": [PROVIDER, *items]}  # fmt: skip
+    return {
+        "stack": "eu-west-1",
+        "region": "eu-west-1",
+        "jurisdiction": "eu",
+        "kind": "regional",
+        "resources": [PROVIDER, *items],
+    }
 
 
 def fired(g: dict[str, Any]) -> set[tuple[str, str]]:
@@ -36,32 +41,72 @@ FLOW = {
     "id": "fl-id",
     "inputs": {"vpcId": "vpc-id", "trafficType": "ALL"},
 }
-S3_ENDPOINT = {"type": "aws:ec2/vpcEndpoint:VpcEndpoint", "name": "s3", "inputs": {
-    "vpcId": "vpc-id", "serviceName": "com.amazonaws.eu-west-1.s3", "vpcEndpointType": "Gateway"}}  # fmt: skip
+S3_ENDPOINT = {
+    "type": "aws:ec2/vpcEndpoint:VpcEndpoint",
+    "name": "s3",
+    "inputs": {"vpcId": "vpc-id", "serviceName": "com.amazonaws.eu-west-1.s3", "vpcEndpointType": "Gateway"},
+}
 
 
 CASES = [
-    ("aws-cloudwatch-loggroup-retention", {"type": "aws:cloudwatch/logGroup:LogGroup", "name": "lg",
-      "inputs": {"kmsKeyId": "k"}}, {"retentionInDays": 30}),
-    ("aws-cloudwatch-loggroup-kms", {"type": "aws:cloudwatch/logGroup:LogGroup", "name": "lg",
-      "inputs": {"retentionInDays": 30}}, {"kmsKeyId": "arn:aws:kms:eu-west-1:1:key/x"}),
-    ("aws-kms-key-rotation", {"type": "aws:kms/key:Key", "name": "k", "inputs": {"enableKeyRotation": False}},
-     {"enableKeyRotation": True}),
-    ("aws-kms-key-rotation", {"type": "aws:kms/key:Key", "name": "k",
-      "inputs": {"enableKeyRotation": True, "multiRegion": True}}, {"multiRegion": False}),
-    ("aws-ec2-securitygroup-no-public-ingress", {"type": "aws:ec2/securityGroup:SecurityGroup", "name": "sg",
-      "inputs": {"ingress": [{"fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}]}},
-     {"ingress": [{"fromPort": 22, "toPort": 22, "cidrBlocks": ["10.0.0.0/16"]}]}),
-    ("aws-ec2-securitygroup-no-public-ingress", {"type": "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-      "name": "r", "inputs": {"cidrIpv6": "::/0", "fromPort": 443, "toPort": 443}}, {"cidrIpv6": "fd00::/8"}),
-    ("aws-ec2-subnet-no-public-ip", {"type": "aws:ec2/subnet:Subnet", "name": "sn",
-      "inputs": {"mapPublicIpOnLaunch": True}}, {"mapPublicIpOnLaunch": False}),
-    ("aws-ec2-defaultsecuritygroup-closed", {"type": "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
-      "name": "dsg", "inputs": {"egress": [{"cidrBlocks": ["0.0.0.0/0"]}]}}, {"egress": []}),
-    ("mlplat-tags-consistent", {"type": "aws:ec2/subnet:Subnet", "name": "sn",
-      "inputs": {"tags": {"jurisdiction": "us"}}},
-     {"tags": {"jurisdiction": "eu"}}),
-]  # fmt: skip
+    (
+        "aws-cloudwatch-loggroup-retention",
+        {"type": "aws:cloudwatch/logGroup:LogGroup", "name": "lg", "inputs": {"kmsKeyId": "k"}},
+        {"retentionInDays": 30},
+    ),
+    (
+        "aws-cloudwatch-loggroup-kms",
+        {"type": "aws:cloudwatch/logGroup:LogGroup", "name": "lg", "inputs": {"retentionInDays": 30}},
+        {"kmsKeyId": "arn:aws:kms:eu-west-1:1:key/x"},
+    ),
+    (
+        "aws-kms-key-rotation",
+        {"type": "aws:kms/key:Key", "name": "k", "inputs": {"enableKeyRotation": False}},
+        {"enableKeyRotation": True},
+    ),
+    (
+        "aws-kms-key-rotation",
+        {"type": "aws:kms/key:Key", "name": "k", "inputs": {"enableKeyRotation": True, "multiRegion": True}},
+        {"multiRegion": False},
+    ),
+    (
+        "aws-ec2-securitygroup-no-public-ingress",
+        {
+            "type": "aws:ec2/securityGroup:SecurityGroup",
+            "name": "sg",
+            "inputs": {"ingress": [{"fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}]},
+        },
+        {"ingress": [{"fromPort": 22, "toPort": 22, "cidrBlocks": ["10.0.0.0/16"]}]},
+    ),
+    (
+        "aws-ec2-securitygroup-no-public-ingress",
+        {
+            "type": "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "name": "r",
+            "inputs": {"cidrIpv6": "::/0", "fromPort": 443, "toPort": 443},
+        },
+        {"cidrIpv6": "fd00::/8"},
+    ),
+    (
+        "aws-ec2-subnet-no-public-ip",
+        {"type": "aws:ec2/subnet:Subnet", "name": "sn", "inputs": {"mapPublicIpOnLaunch": True}},
+        {"mapPublicIpOnLaunch": False},
+    ),
+    (
+        "aws-ec2-defaultsecuritygroup-closed",
+        {
+            "type": "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+            "name": "dsg",
+            "inputs": {"egress": [{"cidrBlocks": ["0.0.0.0/0"]}]},
+        },
+        {"egress": []},
+    ),
+    (
+        "mlplat-tags-consistent",
+        {"type": "aws:ec2/subnet:Subnet", "name": "sn", "inputs": {"tags": {"jurisdiction": "us"}}},
+        {"tags": {"jurisdiction": "eu"}},
+    ),
+]
 
 
 @pytest.mark.parametrize(("rule", "resource", "fix"), CASES, ids=[c[0] for c in CASES])
