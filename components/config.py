@@ -56,6 +56,16 @@ class Tenant(StrictModel):
     )
 
 
+class CostConfig(StrictModel):
+    """Assumptions of `mlplat cost` that are the platform's to choose."""
+
+    spot_discount: dict[str, Annotated[float, Field(ge=0, lt=1)]] = Field(
+        default_factory=lambda: {"g5": 0.65, "g6": 0.6, "g6e": 0.55, "p4d": 0.6, "p5": 0.5},
+        description="Spot price as a discount off on-demand, per instance family (0.65 = 65% cheaper).",
+    )
+    default_spot_discount: float = Field(0.6, ge=0, lt=1, description="For families not listed above.")
+
+
 class PlatformConfig(StrictModel):
     """`stacks/platform.yaml`: what all stacks share."""
 
@@ -63,6 +73,7 @@ class PlatformConfig(StrictModel):
     jurisdictions: dict[str, Jurisdiction] = Field(min_length=1)
     tenants: dict[str, Tenant] = Field(default_factory=dict)
     tags: TagMap = Field(default_factory=dict, description="Tags every taggable resource carries.")
+    cost: CostConfig = Field(default_factory=CostConfig)
 
     def jurisdiction_of(self, region: str) -> str | None:
         for name, jurisdiction in self.jurisdictions.items():
@@ -148,6 +159,9 @@ class StackBase(StrictModel):
     jurisdiction: str = Field(description="Jurisdiction the region belongs to (checked against platform.yaml).")
     environment: Literal["production", "staging", "development"] = "production"
     tags: TagMap = Field(default_factory=dict, description="Tags added to the platform's shared tags.")
+    budget_monthly_usd: float | None = Field(
+        None, gt=0, description="`mlplat cost` exits 1 when the stack's monthly estimate exceeds this."
+    )
 
 
 class RegionalStackConfig(StackBase):

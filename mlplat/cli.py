@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import ConfigError, Deployment, load_deployment
+from mlplat.cost import PriceTable, SpotDiscounts, StackCost, Usage, as_infracost_json, estimate_stack, render_text
 from mlplat.policy import PolicyReport, run_policies
 from mlplat.residency import render as render_residency
 from mlplat.residency import residency_report
@@ -116,6 +117,28 @@ def cmd_policy(args: argparse.Namespace, root: Path) -> int:
     return EXIT_FINDING if report.mandatory else EXIT_OK
 
 
+def stack_costs(root: Path, graphs: list[dict[str, Any]]) -> tuple[list[StackCost], PriceTable]:
+    deployment = load_deployment(root)
+    prices = PriceTable.load()
+    spot = SpotDiscounts(deployment.platform.cost.spot_discount, deployment.platform.cost.default_spot_discount)
+    costs = []
+    for graph in graphs:
+        stack = deployment.stacks.get(graph["stack"])
+        usage = Usage.from_file(root / "stacks" / "usage.yaml", graph["stack"])
+        costs.append(estimate_stack(graph, prices, usage, spot, stack.budget_monthly_usd if stack else None))
+    return costs, prices
+
+
+def cmd_cost(args: argparse.Namespace, root: Path) -> int:
+    args.graph = getattr(args, "graph", None)
+    costs, prices = stack_costs(root, _graphs_for(args, root))
+    if args.format == "json":
+        _emit(json.dumps(as_infracost_json(costs, prices), indent=2), args.out)
+    else:
+        _emit(render_text(costs, prices), args.out)
+    return EXIT_FINDING if any(c.over_budget for c in costs) else EXIT_OK
+
+
 def cmd_residency(args: argparse.Namespace, root: Path) -> int:
     deployment = load_deployment(root)
     if args.graph:
@@ -134,6 +157,10 @@ def cmd_plan(args: argparse.Namespace, root: Path) -> int:
     report = run_policies(graphs)
     for graph in graphs:
         print(_plan_summary(graph, report))
+    costs, _ = stack_costs(root, graphs)
+    for cost in costs:
+        budget = f" (budget ${cost.budget:,.0f}{', OVER' if cost.over_budget else ''})" if cost.budget else ""
+        print(f"   cost {cost.stack}: ${cost.monthly_cost:,.2f}/month{budget}")
     residency = residency_report(graphs, load_deployment(root).residency())
     for breach in residency.breaches:
         print(f"   BREACH {breach.rule} [{breach.resource.stack}] {breach.resource.name}: {breach.message}")
@@ -212,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("--format", choices=["text", "json"], default="text")
     policy.add_argument("--out", help="write the report here instead of stdout")
     policy.set_defaults(func=cmd_policy)
+
+    cost = commands.add_parser("cost", help="monthly estimate per stack and resource, spot savings shown")
+    _stack_arguments(cost)
+    cost.add_argument("--graph", nargs="+", metavar="FILE", help="graph files instead of synthesizing stacks")
+    cost.add_argument("--format", choices=["text", "json"], default="text")
+    cost.add_argument("--out", help="write the estimate here instead of stdout")
+    cost.set_defaults(func=cmd_cost)
 
     residency = commands.add_parser("residency", help="where each tenant's data lives; every cross-region path")
     residency.add_argument("--graph", nargs="+", metavar="FILE", help="graph files (default: synthesize every stack)")

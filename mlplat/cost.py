@@ -1,0 +1,434 @@
+"""`mlplat cost`: a monthly estimate per stack, priced from the graph's inputs like Infracost prices Terraform.
+
+Pure functions over a graph, the dated price table (`mlplat/data/prices.yaml`), the usage file
+(`stacks/usage.yaml`) and the spot discounts in `stacks/platform.yaml`. A price missing from the table is
+reported as such and never counted as zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRICES_FILE = Path(__file__).resolve().parent / "data" / "prices.yaml"
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    as_of: str
+    hours_per_month: float
+    region_factors: Mapping[str, float]
+    ec2_hourly: Mapping[str, float]
+    elasticache_hourly: Mapping[str, float]
+    rds_hourly: Mapping[str, float]
+    unit: Mapping[str, float]
+
+    @classmethod
+    def load(cls, path: Path = PRICES_FILE) -> PriceTable:
+        data = yaml.safe_load(path.read_text())
+        return cls(
+            as_of=str(data["as_of"]),
+            hours_per_month=float(data["hours_per_month"]),
+            region_factors=data["region_factors"],
+            ec2_hourly=data["ec2_hourly"],
+            elasticache_hourly=data["elasticache_hourly"],
+            rds_hourly=data["rds_hourly"],
+            unit=data["unit_prices"],
+        )
+
+    def factor(self, region: str) -> float | None:
+        value = self.region_factors.get(region)
+        return float(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class Usage:
+    nat_gateway_gb: float = 100
+    interface_endpoint_gb: float = 50
+    log_ingest_gb: float = 20
+    log_stored_gb: float = 100
+    s3_gb_stored: Mapping[str, float] = field(default_factory=lambda: {"features": 500, "platform": 10})
+    gpu_root_volume_gb: float = 200
+    sqs_million_requests: float = 1
+
+    @classmethod
+    def from_file(cls, path: Path, stack: str) -> Usage:
+        data = yaml.safe_load(path.read_text()) if path.exists() else {}
+        values = {**(data.get("defaults") or {}), **((data.get("stacks") or {}).get(stack) or {})}
+        return cls(
+            nat_gateway_gb=float(values.get("nat_gateway_gb_per_month", 100)),
+            interface_endpoint_gb=float(values.get("interface_endpoint_gb_per_month", 50)),
+            log_ingest_gb=float(values.get("log_ingest_gb_per_month", 20)),
+            log_stored_gb=float(values.get("log_stored_gb", 100)),
+            s3_gb_stored=dict(values.get("s3_gb_stored") or {"features": 500, "platform": 10}),
+            gpu_root_volume_gb=float(values.get("gpu_pool_root_volume_gb", 200)),
+            sqs_million_requests=float(values.get("sqs_million_requests_per_month", 1)),
+        )
+
+
+@dataclass(frozen=True)
+class SpotDiscounts:
+    by_family: Mapping[str, float]
+    default: float
+
+    def for_instance(self, instance_type: str) -> float:
+        return float(self.by_family.get(instance_family(instance_type), self.default))
+
+
+@dataclass(frozen=True)
+class CostComponent:
+    name: str
+    unit: str
+    monthly_quantity: float
+    price: float | None  # None: missing from the price table
+    category: str
+    estimated_price: bool = False  # derived from us-east-1 by the region factor
+
+    @property
+    def monthly_cost(self) -> float | None:
+        return None if self.price is None else self.monthly_quantity * self.price
+
+
+@dataclass(frozen=True)
+class SpotSavings:
+    pool: str
+    on_demand_instances: float
+    spot_instances: float
+    monthly_mix: float
+    monthly_all_on_demand: float
+
+    @property
+    def savings(self) -> float:
+        return self.monthly_all_on_demand - self.monthly_mix
+
+
+@dataclass
+class ResourceCost:
+    type: str
+    name: str
+    components: list[CostComponent] = field(default_factory=list)
+
+    @property
+    def monthly_cost(self) -> float:
+        return sum(c.monthly_cost or 0.0 for c in self.components)
+
+
+@dataclass
+class StackCost:
+    stack: str
+    region: str
+    resources: list[ResourceCost]
+    spot_savings: list[SpotSavings]
+    budget: float | None = None
+
+    @property
+    def monthly_cost(self) -> float:
+        return sum(r.monthly_cost for r in self.resources)
+
+    @property
+    def missing_prices(self) -> list[tuple[str, str]]:
+        return [(r.name, c.name) for r in self.resources for c in r.components if c.price is None]
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget is not None and self.monthly_cost > self.budget
+
+    def by_category(self) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for resource in self.resources:
+            for component in resource.components:
+                totals[component.category] += component.monthly_cost or 0.0
+        return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
+def instance_family(instance_type: str) -> str:
+    """`g6e.2xlarge` -> `g6e`; `cache.r7g.large` -> `r7g`; `db.t4g.medium` -> `t4g`."""
+    parts = instance_type.split(".")
+    return parts[1] if len(parts) == 3 else parts[0]
+
+
+def capacity_split(desired: int, on_demand_base: int, on_demand_percentage: float) -> tuple[int, int]:
+    """(on-demand, spot) instances of a mixed-instances ASG at `desired` capacity.
+
+    The base is filled with on-demand first; above it, the percentage is applied and rounded up, because the
+    Auto Scaling group favours on-demand when the split is fractional.
+    """
+    base = min(max(on_demand_base, 0), desired)
+    above = desired - base
+    on_demand_above = math.ceil(above * on_demand_percentage / 100 - 1e-9)
+    return base + on_demand_above, above - on_demand_above
+
+
+class _Pricer:
+    def __init__(self, prices: PriceTable, region: str) -> None:
+        self.prices = prices
+        self.region = region
+        self.factor = prices.factor(region)
+        self.derived = region != "us-east-1"
+
+    def hourly(self, table: Mapping[str, float], key: str) -> float | None:
+        base = table.get(key)
+        if base is None or self.factor is None:
+            return None
+        return float(base) * self.factor
+
+    def unit(self, key: str) -> float | None:
+        base = self.prices.unit.get(key)
+        if base is None or self.factor is None:
+            return None
+        return float(base) * self.factor
+
+    def component(self, name: str, unit: str, quantity: float, price: float | None, category: str) -> CostComponent:
+        return CostComponent(name, unit, quantity, price, category, estimated_price=self.derived)
+
+
+def _inputs(resource: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(resource.get("inputs") or {})
+
+
+def estimate_stack(
+    graph: Mapping[str, Any],
+    prices: PriceTable,
+    usage: Usage,
+    spot: SpotDiscounts,
+    budget: float | None = None,
+) -> StackCost:
+    region = str(graph["region"])
+    pricer = _Pricer(prices, region)
+    hours = prices.hours_per_month
+    templates = {r.get("id"): r for r in graph["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate"} | {
+        r["name"]: r for r in graph["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate"
+    }
+    resources: list[ResourceCost] = []
+    savings: list[SpotSavings] = []
+    for resource in graph["resources"]:
+        if not resource.get("custom"):
+            continue
+        cost = ResourceCost(resource["type"], resource["name"])
+        for component in _components(resource, pricer, usage, spot, hours, templates, savings):
+            cost.components.append(component)
+        if cost.components:
+            resources.append(cost)
+    return StackCost(str(graph["stack"]), region, resources, savings, budget)
+
+
+def _components(
+    resource: Mapping[str, Any],
+    pricer: _Pricer,
+    usage: Usage,
+    spot: SpotDiscounts,
+    hours: float,
+    templates: Mapping[Any, Mapping[str, Any]],
+    savings: list[SpotSavings],
+) -> Iterator[CostComponent]:
+    type_token = resource["type"]
+    inputs = _inputs(resource)
+    c = pricer.component
+    if type_token == "aws:eks/cluster:Cluster":
+        yield c("EKS control plane", "hours", hours, pricer.unit("eks_cluster_hour"), "eks-control-plane")
+    elif type_token == "aws:ec2/natGateway:NatGateway":
+        yield c("NAT gateway", "hours", hours, pricer.unit("nat_gateway_hour"), "nat")
+        yield c("NAT data processed", "GB", usage.nat_gateway_gb, pricer.unit("nat_gateway_gb"), "nat")
+    elif type_token == "aws:ec2/eip:Eip":
+        yield c("Public IPv4 address", "hours", hours, pricer.unit("public_ipv4_hour"), "nat")
+    elif type_token == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Interface":
+        azs = max(1, len(inputs.get("subnetIds") or []))
+        yield c(
+            f"Interface endpoint ({azs} AZs)",
+            "hours",
+            hours * azs,
+            pricer.unit("interface_endpoint_az_hour"),
+            "endpoints",
+        )
+        yield c(
+            "Endpoint data processed",
+            "GB",
+            usage.interface_endpoint_gb,
+            pricer.unit("interface_endpoint_gb"),
+            "endpoints",
+        )
+    elif type_token == "aws:elasticache/replicationGroup:ReplicationGroup":
+        node_type = str(inputs.get("nodeType", ""))
+        nodes = int(inputs.get("numCacheClusters") or 1)
+        yield c(f"{node_type} x{nodes}", "hours", hours * nodes, pricer.hourly(pricer.prices.elasticache_hourly, node_type),
+                "elasticache")  # fmt: skip
+    elif type_token == "aws:rds/instance:Instance":
+        instance_class = str(inputs.get("instanceClass", ""))
+        multi_az = 2 if inputs.get("multiAz") else 1
+        label = f"{instance_class} ({'multi-AZ' if multi_az == 2 else 'single-AZ'})"
+        yield c(label, "hours", hours * multi_az, pricer.hourly(pricer.prices.rds_hourly, instance_class), "rds")
+        storage = float(inputs.get("allocatedStorage") or 0)
+        if storage:
+            yield c("RDS gp3 storage", "GB-months", storage * multi_az, pricer.unit("rds_gp3_gb_month"), "rds")
+    elif type_token == "aws:s3/bucket:Bucket":
+        klass = str((inputs.get("tags") or {}).get("mlplat/data-class", "platform"))
+        stored = float(usage.s3_gb_stored.get(klass, usage.s3_gb_stored.get("platform", 10)))
+        yield c(f"S3 Standard storage ({klass})", "GB-months", stored, pricer.unit("s3_standard_gb_month"), "s3")
+    elif type_token == "aws:cloudwatch/logGroup:LogGroup":
+        yield c("Log ingestion", "GB", usage.log_ingest_gb, pricer.unit("cloudwatch_logs_ingest_gb"), "logs")
+        yield c(
+            "Log storage", "GB-months", usage.log_stored_gb, pricer.unit("cloudwatch_logs_storage_gb_month"), "logs"
+        )
+    elif type_token == "aws:kms/key:Key":
+        yield c("Customer managed key", "months", 1, pricer.unit("kms_key_month"), "other")
+    elif type_token == "aws:secretsmanager/secret:Secret":
+        yield c("Secret", "months", 1, pricer.unit("secret_month"), "other")
+    elif type_token == "aws:sqs/queue:Queue":
+        yield c("SQS requests", "1M requests", usage.sqs_million_requests, pricer.unit("sqs_million_requests"), "other")
+    elif type_token == "aws:eks/nodeGroup:NodeGroup":
+        yield from _node_group(resource, pricer, hours)
+    elif type_token == "aws:autoscaling/group:Group":
+        yield from _mixed_group(resource, pricer, usage, spot, hours, templates, savings)
+
+
+def _node_group(resource: Mapping[str, Any], pricer: _Pricer, hours: float) -> Iterator[CostComponent]:
+    inputs = _inputs(resource)
+    desired = int((inputs.get("scalingConfig") or {}).get("desiredSize") or 0)
+    instance_types = inputs.get("instanceTypes") or []
+    instance_type = str(instance_types[0]) if instance_types else "unknown"
+    capacity = str(inputs.get("capacityType") or "ON_DEMAND")
+    price = pricer.hourly(pricer.prices.ec2_hourly, instance_type)
+    category = "compute-on-demand" if capacity == "ON_DEMAND" else "compute-spot"
+    yield pricer.component(
+        f"{instance_type} x{desired} ({capacity.lower()})", "hours", hours * desired, price, category
+    )
+
+
+def _mixed_group(
+    resource: Mapping[str, Any],
+    pricer: _Pricer,
+    usage: Usage,
+    spot: SpotDiscounts,
+    hours: float,
+    templates: Mapping[Any, Mapping[str, Any]],
+    savings: list[SpotSavings],
+) -> Iterator[CostComponent]:
+    inputs = _inputs(resource)
+    desired = int(inputs.get("desiredCapacity") or inputs.get("minSize") or 0)
+    policy = inputs.get("mixedInstancesPolicy") or {}
+    distribution = policy.get("instancesDistribution") or {}
+    overrides = ((policy.get("launchTemplate") or {}).get("overrides")) or []
+    instance_types = [str(o["instanceType"]) for o in overrides if o.get("instanceType")]
+    if not instance_types:
+        template = templates.get(((inputs.get("launchTemplate") or {}).get("id")))
+        instance_types = [str(_inputs(template).get("instanceType"))] if template else []
+    if not instance_types:
+        yield pricer.component("instances (type unknown)", "hours", hours * desired, None, "compute-on-demand")
+        return
+    on_demand, spot_count = capacity_split(
+        desired,
+        int(distribution.get("onDemandBaseCapacity") or 0),
+        float(distribution.get("onDemandPercentageAboveBaseCapacity", 100)),
+    )
+    # On-demand launches follow the override order ("prioritized") unless the group asks for the lowest price.
+    od_prices = {t: pricer.hourly(pricer.prices.ec2_hourly, t) for t in instance_types}
+    if distribution.get("onDemandAllocationStrategy") == "lowest-price" and all(
+        p is not None for p in od_prices.values()
+    ):
+        od_type = min(instance_types, key=lambda t: od_prices[t] or 0.0)
+    else:
+        od_type = instance_types[0]
+    od_price = od_prices[od_type]
+    # Spot is spread over the pools by price and capacity: the mean of the types' spot prices is the estimate.
+    spot_prices = [p * (1 - spot.for_instance(t)) for t, p in od_prices.items() if p is not None]
+    spot_price = sum(spot_prices) / len(spot_prices) if len(spot_prices) == len(instance_types) else None
+    yield pricer.component(
+        f"{od_type} x{on_demand} on-demand", "hours", hours * on_demand, od_price, "compute-on-demand"
+    )
+    yield pricer.component(f"{'/'.join(instance_types)} x{spot_count} spot", "hours", hours * spot_count, spot_price,
+                           "compute-spot")  # fmt: skip
+    volume = usage.gpu_root_volume_gb * desired
+    yield pricer.component("gp3 root volumes", "GB-months", volume, pricer.unit("ebs_gp3_gb_month"), "compute-storage")
+    mean_od = [p for p in od_prices.values() if p is not None]
+    if od_price is not None and spot_price is not None and mean_od:
+        all_on_demand = od_price * hours * desired
+        mix = (od_price * on_demand + spot_price * spot_count) * hours
+        savings.append(SpotSavings(str(resource["name"]), on_demand, spot_count, mix, all_on_demand))
+
+
+# -- rendering -----------------------------------------------------------------------------------------------
+
+
+def as_infracost_json(costs: list[StackCost], prices: PriceTable) -> dict[str, Any]:
+    """Infracost's output shape (projects -> breakdown -> resources -> costComponents), so its tooling reads it."""
+
+    def money(value: float | None) -> str | None:
+        return None if value is None else f"{value:.4f}"
+
+    projects = []
+    for stack in costs:
+        resources = [
+            {
+                "name": f"{r.type}::{r.name}",
+                "resourceType": r.type,
+                "monthlyCost": money(r.monthly_cost),
+                "costComponents": [
+                    {
+                        "name": c.name,
+                        "unit": c.unit,
+                        "monthlyQuantity": f"{c.monthly_quantity:.4f}",
+                        "price": money(c.price),
+                        "monthlyCost": money(c.monthly_cost),
+                        "priceEstimated": c.estimated_price,
+                        "category": c.category,
+                    }
+                    for c in r.components
+                ],
+            }
+            for r in stack.resources
+        ]
+        projects.append(
+            {
+                "name": stack.stack,
+                "metadata": {"region": stack.region, "budgetMonthly": money(stack.budget)},
+                "breakdown": {"resources": resources, "totalMonthlyCost": money(stack.monthly_cost)},
+                "categories": {k: money(v) for k, v in stack.by_category().items()},
+                "spotSavings": [
+                    {
+                        "pool": s.pool,
+                        "onDemandInstances": s.on_demand_instances,
+                        "spotInstances": s.spot_instances,
+                        "monthlyCost": money(s.monthly_mix),
+                        "monthlyCostAllOnDemand": money(s.monthly_all_on_demand),
+                        "monthlySavings": money(s.savings),
+                    }
+                    for s in stack.spot_savings
+                ],
+                "missingPrices": [{"resource": r, "component": c} for r, c in stack.missing_prices],
+                "overBudget": stack.over_budget,
+            }
+        )
+    return {
+        "version": "0.2",
+        "currency": "USD",
+        "pricesAsOf": prices.as_of,
+        "hoursPerMonth": prices.hours_per_month,
+        "projects": projects,
+        "totalMonthlyCost": money(sum(s.monthly_cost for s in costs)),
+    }
+
+
+def render_text(costs: list[StackCost], prices: PriceTable) -> str:
+    lines = [f"prices as of {prices.as_of}, {prices.hours_per_month:.0f} h/month; non-us-east-1 prices are derived"]
+    for stack in costs:
+        budget = f" / budget {stack.budget:,.0f}" if stack.budget is not None else ""
+        flag = "  OVER BUDGET" if stack.over_budget else ""
+        lines.append(f"== {stack.stack} ({stack.region}): ${stack.monthly_cost:,.2f}/month{budget}{flag}")
+        for category, value in stack.by_category().items():
+            lines.append(f"   {category:<20} ${value:>12,.2f}")
+        for s in stack.spot_savings:
+            lines.append(
+                f"   spot mix {s.pool}: {s.on_demand_instances:g} on-demand + {s.spot_instances:g} spot = "
+                f"${s.monthly_mix:,.2f} vs ${s.monthly_all_on_demand:,.2f} all on-demand (saves ${s.savings:,.2f})"
+            )
+        for resource, component in stack.missing_prices:
+            lines.append(f"   MISSING PRICE: {resource}: {component} (not counted; add it to mlplat/data/prices.yaml)")
+    total = sum(s.monthly_cost for s in costs)
+    lines.append(f"total: ${total:,.2f}/month over {len(costs)} stack(s)")
+    return "\n".join(lines)
