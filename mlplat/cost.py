@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,6 +218,16 @@ def estimate_stack(
     return StackCost(str(graph["stack"]), region, resources, savings, budget)
 
 
+@dataclass(frozen=True)
+class _Context:
+    pricer: _Pricer
+    usage: Usage
+    spot: SpotDiscounts
+    hours: float
+    templates: Mapping[Any, Mapping[str, Any]]
+    savings: list[SpotSavings]
+
+
 def _components(
     resource: Mapping[str, Any],
     pricer: _Pricer,
@@ -227,64 +237,91 @@ def _components(
     templates: Mapping[Any, Mapping[str, Any]],
     savings: list[SpotSavings],
 ) -> Iterator[CostComponent]:
-    type_token = resource["type"]
-    inputs = _inputs(resource)
-    c = pricer.component
-    if type_token == "aws:eks/cluster:Cluster":
-        yield c("EKS control plane", "hours", hours, pricer.unit("eks_cluster_hour"), "eks-control-plane")
-    elif type_token == "aws:ec2/natGateway:NatGateway":
-        yield c("NAT gateway", "hours", hours, pricer.unit("nat_gateway_hour"), "nat")
-        yield c("NAT data processed", "GB", usage.nat_gateway_gb, pricer.unit("nat_gateway_gb"), "nat")
-    elif type_token == "aws:ec2/eip:Eip":
-        yield c("Public IPv4 address", "hours", hours, pricer.unit("public_ipv4_hour"), "nat")
-    elif type_token == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Interface":
-        azs = max(1, len(inputs.get("subnetIds") or []))
-        yield c(
-            f"Interface endpoint ({azs} AZs)",
-            "hours",
-            hours * azs,
-            pricer.unit("interface_endpoint_az_hour"),
-            "endpoints",
-        )
-        yield c(
-            "Endpoint data processed",
-            "GB",
-            usage.interface_endpoint_gb,
-            pricer.unit("interface_endpoint_gb"),
-            "endpoints",
-        )
-    elif type_token == "aws:elasticache/replicationGroup:ReplicationGroup":
-        node_type = str(inputs.get("nodeType", ""))
-        nodes = int(inputs.get("numCacheClusters") or 1)
-        yield c(f"{node_type} x{nodes}", "hours", hours * nodes, pricer.hourly(pricer.prices.elasticache_hourly, node_type),
-                "elasticache")  # fmt: skip
-    elif type_token == "aws:rds/instance:Instance":
-        instance_class = str(inputs.get("instanceClass", ""))
-        multi_az = 2 if inputs.get("multiAz") else 1
-        label = f"{instance_class} ({'multi-AZ' if multi_az == 2 else 'single-AZ'})"
-        yield c(label, "hours", hours * multi_az, pricer.hourly(pricer.prices.rds_hourly, instance_class), "rds")
-        storage = float(inputs.get("allocatedStorage") or 0)
-        if storage:
-            yield c("RDS gp3 storage", "GB-months", storage * multi_az, pricer.unit("rds_gp3_gb_month"), "rds")
-    elif type_token == "aws:s3/bucket:Bucket":
-        klass = str((inputs.get("tags") or {}).get("mlplat/data-class", "platform"))
-        stored = float(usage.s3_gb_stored.get(klass, usage.s3_gb_stored.get("platform", 10)))
-        yield c(f"S3 Standard storage ({klass})", "GB-months", stored, pricer.unit("s3_standard_gb_month"), "s3")
-    elif type_token == "aws:cloudwatch/logGroup:LogGroup":
-        yield c("Log ingestion", "GB", usage.log_ingest_gb, pricer.unit("cloudwatch_logs_ingest_gb"), "logs")
-        yield c(
-            "Log storage", "GB-months", usage.log_stored_gb, pricer.unit("cloudwatch_logs_storage_gb_month"), "logs"
-        )
-    elif type_token == "aws:kms/key:Key":
-        yield c("Customer managed key", "months", 1, pricer.unit("kms_key_month"), "other")
-    elif type_token == "aws:secretsmanager/secret:Secret":
-        yield c("Secret", "months", 1, pricer.unit("secret_month"), "other")
-    elif type_token == "aws:sqs/queue:Queue":
-        yield c("SQS requests", "1M requests", usage.sqs_million_requests, pricer.unit("sqs_million_requests"), "other")
-    elif type_token == "aws:eks/nodeGroup:NodeGroup":
-        yield from _node_group(resource, pricer, hours)
-    elif type_token == "aws:autoscaling/group:Group":
-        yield from _mixed_group(resource, pricer, usage, spot, hours, templates, savings)
+    price = _PRICED_TYPES.get(resource["type"])
+    if price is not None:
+        yield from price(resource, _inputs(resource), _Context(pricer, usage, spot, hours, templates, savings))
+
+
+def _eks_cluster(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    p = ctx.pricer
+    yield p.component("EKS control plane", "hours", ctx.hours, p.unit("eks_cluster_hour"), "eks-control-plane")
+
+
+def _nat_gateway(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    p = ctx.pricer
+    yield p.component("NAT gateway", "hours", ctx.hours, p.unit("nat_gateway_hour"), "nat")
+    yield p.component("NAT data processed", "GB", ctx.usage.nat_gateway_gb, p.unit("nat_gateway_gb"), "nat")
+
+
+def _eip(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    yield ctx.pricer.component("Public IPv4 address", "hours", ctx.hours, ctx.pricer.unit("public_ipv4_hour"), "nat")
+
+
+def _endpoint(_: Mapping[str, Any], inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    if inputs.get("vpcEndpointType") != "Interface":
+        return  # gateway endpoints are free
+    p = ctx.pricer
+    azs = max(1, len(inputs.get("subnetIds") or []))
+    yield p.component(
+        f"Interface endpoint ({azs} AZs)", "hours", ctx.hours * azs, p.unit("interface_endpoint_az_hour"), "endpoints"
+    )
+    gb = ctx.usage.interface_endpoint_gb
+    yield p.component("Endpoint data processed", "GB", gb, p.unit("interface_endpoint_gb"), "endpoints")
+
+
+def _replication_group(_: Mapping[str, Any], inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    p = ctx.pricer
+    node_type = str(inputs.get("nodeType", ""))
+    nodes = int(inputs.get("numCacheClusters") or 1)
+    price = p.hourly(p.prices.elasticache_hourly, node_type)
+    yield p.component(f"{node_type} x{nodes}", "hours", ctx.hours * nodes, price, "elasticache")
+
+
+def _rds_instance(_: Mapping[str, Any], inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    p = ctx.pricer
+    instance_class = str(inputs.get("instanceClass", ""))
+    copies = 2 if inputs.get("multiAz") else 1
+    label = f"{instance_class} ({'multi-AZ' if copies == 2 else 'single-AZ'})"
+    yield p.component(label, "hours", ctx.hours * copies, p.hourly(p.prices.rds_hourly, instance_class), "rds")
+    storage = float(inputs.get("allocatedStorage") or 0)
+    if storage:
+        yield p.component("RDS gp3 storage", "GB-months", storage * copies, p.unit("rds_gp3_gb_month"), "rds")
+
+
+def _bucket(_: Mapping[str, Any], inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    klass = str((inputs.get("tags") or {}).get("mlplat/data-class", "platform"))
+    stored = float(ctx.usage.s3_gb_stored.get(klass, ctx.usage.s3_gb_stored.get("platform", 10)))
+    p = ctx.pricer
+    yield p.component(f"S3 Standard storage ({klass})", "GB-months", stored, p.unit("s3_standard_gb_month"), "s3")
+
+
+def _log_group(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    p = ctx.pricer
+    yield p.component("Log ingestion", "GB", ctx.usage.log_ingest_gb, p.unit("cloudwatch_logs_ingest_gb"), "logs")
+    stored = ctx.usage.log_stored_gb
+    yield p.component("Log storage", "GB-months", stored, p.unit("cloudwatch_logs_storage_gb_month"), "logs")
+
+
+def _flat(name: str, unit_price: str) -> Any:
+    def price(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+        yield ctx.pricer.component(name, "months", 1, ctx.pricer.unit(unit_price), "other")
+
+    return price
+
+
+def _sqs(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    requests = ctx.usage.sqs_million_requests
+    yield ctx.pricer.component(
+        "SQS requests", "1M requests", requests, ctx.pricer.unit("sqs_million_requests"), "other"
+    )
+
+
+def _node_group_of(resource: Mapping[str, Any], _: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    return _node_group(resource, ctx.pricer, ctx.hours)
+
+
+def _mixed_group_of(resource: Mapping[str, Any], _: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    return _mixed_group(resource, ctx.pricer, ctx.usage, ctx.spot, ctx.hours, ctx.templates, ctx.savings)
 
 
 def _node_group(resource: Mapping[str, Any], pricer: _Pricer, hours: float) -> Iterator[CostComponent]:
@@ -316,7 +353,7 @@ def _mixed_group(
     overrides = ((policy.get("launchTemplate") or {}).get("overrides")) or []
     instance_types = [str(o["instanceType"]) for o in overrides if o.get("instanceType")]
     if not instance_types:
-        template = templates.get(((inputs.get("launchTemplate") or {}).get("id")))
+        template = templates.get((inputs.get("launchTemplate") or {}).get("id"))
         instance_types = [str(_inputs(template).get("instanceType"))] if template else []
     if not instance_types:
         yield pricer.component("instances (type unknown)", "hours", hours * desired, None, "compute-on-demand")
@@ -432,3 +469,20 @@ def render_text(costs: list[StackCost], prices: PriceTable) -> str:
     total = sum(s.monthly_cost for s in costs)
     lines.append(f"total: ${total:,.2f}/month over {len(costs)} stack(s)")
     return "\n".join(lines)
+
+
+_PRICED_TYPES: dict[str, Callable[[Mapping[str, Any], dict[str, Any], _Context], Iterator[CostComponent]]] = {
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:ec2/natGateway:NatGateway": _nat_gateway,
+    "aws:ec2/eip:Eip": _eip,
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _endpoint,
+    "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
+    "aws:rds/instance:Instance": _rds_instance,
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:kms/key:Key": _flat("Customer managed key", "kms_key_month"),
+    "aws:secretsmanager/secret:Secret": _flat("Secret", "secret_month"),
+    "aws:sqs/queue:Queue": _sqs,
+    "aws:eks/nodeGroup:NodeGroup": _node_group_of,
+    "aws:autoscaling/group:Group": _mixed_group_of,
+}
