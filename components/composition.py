@@ -9,8 +9,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
+from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.feature_store import FeatureStore, FeatureStoreArgs
 from components.kms_key import KmsKey, KmsKeyArgs
+from components.model_artifacts import ModelArtifacts, ModelArtifactsArgs
 from components.network import RegionalNetwork, RegionalNetworkArgs
 
 
@@ -98,17 +100,46 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
     prefix = deployment.prefix_for(stack_name)
     provider = regional_provider(stack.region, tags)
     account_id, partition = _account(provider)
-    # The key that encrypts what is global by nature: container images and model artifacts.
+    in_primary = pulumi.ResourceOptions(provider=provider)
+    # One key for what is global by nature in the primary region: container images and model artifacts.
     artifacts_key = KmsKey(
         f"{prefix}-artifacts-key",
         KmsKeyArgs(
-            description="mlplat global artifacts (ECR images, model artifacts)",
+            description="mlplat global artifacts (ECR images, model artifacts) in the primary region",
             account_id=account_id,
             partition=partition,
             tags=tags,
         ),
-        opts=pulumi.ResourceOptions(provider=provider),
+        opts=in_primary,
+    )
+    replica_regions = sorted({s.region for s in deployment.regional().values()} - {stack.region})
+    registry = ContainerRegistry(
+        f"{prefix}-ecr",
+        ContainerRegistryArgs(
+            repositories=stack.registry.repositories,
+            replica_regions=replica_regions,
+            account_id=account_id,
+            kms_key_arn=artifacts_key.arn,
+            keep_tagged_images=stack.registry.keep_tagged_images,
+            expire_untagged_after_days=stack.registry.expire_untagged_after_days,
+            tags=tags,
+        ),
+        opts=in_primary,
+    )
+    models = ModelArtifacts(
+        prefix,
+        ModelArtifactsArgs(
+            primary_region=stack.region,
+            account_id=account_id,
+            partition=partition,
+            primary_key_arn=artifacts_key.arn,
+            replica_providers={region: regional_provider(region, tags) for region in replica_regions},
+            tags=tags,
+        ),
+        opts=in_primary,
     )
     pulumi.export("region", stack.region)
     pulumi.export("jurisdiction", stack.jurisdiction)
     pulumi.export("artifacts_key_arn", artifacts_key.arn)
+    pulumi.export("repository_urls", registry.repository_urls)
+    pulumi.export("model_buckets", {stack.region: models.primary.name, **models.replica_buckets})

@@ -177,10 +177,24 @@ class RegionalStackConfig(StackBase):
         return [f"{self.region}{chr(ord('a') + i)}" for i in range(self.network.az_count)]
 
 
+class RegistryConfig(StrictModel):
+    """ECR in the global stack."""
+
+    repositories: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]] = Field(
+        default_factory=lambda: ["serving", "drift", "mlflow"], min_length=1
+    )
+    keep_tagged_images: int = Field(30, ge=1, le=1000, description="Newest tagged releases kept per repository.")
+    expire_untagged_after_days: int = Field(7, ge=1, le=365)
+
+
 class GlobalStackConfig(StackBase):
-    """The global stack: what needs no VPC (ECR, model artifact buckets)."""
+    """The global stack: what needs no VPC (ECR, model artifact buckets); its data is global by nature."""
 
     kind: Literal["global"]
+    jurisdiction: Literal["global"] = Field(
+        "global", description="Always `global`: images and models may live in every jurisdiction."
+    )
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
 
 StackConfig = Annotated[RegionalStackConfig | GlobalStackConfig, Field(discriminator="kind")]
@@ -384,7 +398,9 @@ def _stack_problems(
     platform: PlatformConfig, name: str, stack: RegionalStackConfig | GlobalStackConfig
 ) -> Iterator[ConfigProblem]:
     file, field = stack_file_name(name), STACK_CONFIG_KEY
-    if stack.jurisdiction not in platform.jurisdictions:
+    if isinstance(stack, GlobalStackConfig):
+        pass  # global by nature: images and models; checked below for its placement only
+    elif stack.jurisdiction not in platform.jurisdictions:
         known = ", ".join(platform.jurisdictions)
         yield ConfigProblem(
             file, f"{field}.jurisdiction", f"unknown jurisdiction {stack.jurisdiction!r} (known: {known})"

@@ -164,6 +164,7 @@ def analyse(graphs: Sequence[Mapping[str, Any]], residency: ResidencyMap) -> Res
     for check in (
         _stores,
         _replication,
+        _image_replication,
         _global_datastores,
         _global_tables,
         _multi_region_keys,
@@ -263,6 +264,17 @@ def _replication(index: _Index, residency: ResidencyMap, report: ResidencyReport
             target = index.bucket(destination)
             target_region = str(target.resource.get("region")) if target is not None else None
             _path(report, residency, "replication", item, target_region, klass, "mlplat-residency-no-replication")
+
+
+def _image_replication(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
+    for item in index.items:
+        if item.resource["type"] != "aws:ecr/replicationConfiguration:ReplicationConfiguration":
+            continue
+        configuration = _inputs(item.resource).get("replicationConfiguration") or {}
+        for rule in configuration.get("rules") or []:
+            for destination in rule.get("destinations") or []:
+                _path(report, residency, "replication", item, str(destination.get("region")), "images",
+                      "mlplat-residency-no-replication")  # fmt: skip
 
 
 def _global_datastores(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:

@@ -98,12 +98,18 @@ def test_subnets_are_tagged_for_eks_load_balancers(regional_graphs: dict[str, di
             assert subnet["inputs"]["mapPublicIpOnLaunch"] is False
 
 
-def test_every_aws_resource_has_its_stack_region(graphs: dict[str, dict[str, Any]]) -> None:
-    for graph in graphs.values():
+def test_every_aws_resource_has_its_stack_region(regional_graphs: dict[str, dict[str, Any]]) -> None:
+    for graph in regional_graphs.values():
         aws = [r for r in graph["resources"] if r["type"].startswith("aws:")]
         assert aws
         assert {r["region"] for r in aws} == {graph["region"]}
         assert {r["provider"] for r in aws} == {f"aws-{graph['region']}"}
+
+
+def test_global_resources_name_the_provider_of_their_region(graphs: dict[str, dict[str, Any]]) -> None:
+    aws = [r for r in graphs["global"]["resources"] if r["type"].startswith("aws:")]
+    assert {r["region"] for r in aws} == {"us-east-1", "eu-west-1", "eu-central-1", "ap-southeast-1"}
+    assert all(r["provider"] == f"aws-{r['region']}" for r in aws)
 
 
 def test_eu_stacks_stay_in_the_eu(graphs: dict[str, dict[str, Any]]) -> None:

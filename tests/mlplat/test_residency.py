@@ -149,27 +149,8 @@ def test_each_breach_exits_1_naming_the_resource(
     assert any(b["rule"] == rule and b["resource"]["name"] == resource for b in breaches), breaches
 
 
-def test_in_jurisdiction_and_model_paths_are_allowed_and_reported(graphs: dict[str, dict[str, Any]]) -> None:
+def test_model_and_image_paths_are_allowed_and_reported(graphs: dict[str, dict[str, Any]]) -> None:
     edited = copy.deepcopy(graphs)
-    _add(
-        edited["global"],
-        {
-            "type": "aws:s3/bucket:Bucket",
-            "name": "models",
-            "inputs": {"bucket": "mlplat-models", "tags": {"mlplat/data-class": "models"}},
-        },
-    )
-    _add(
-        edited["global"],
-        {
-            "type": "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
-            "name": "models-to-eu",
-            "inputs": {
-                "bucket": "mlplat-models",
-                "rules": [{"destination": {"bucket": "arn:aws:s3:::mlplat-euw1-access-logs"}}],
-            },
-        },
-    )
     policy = {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::mlplat-euw1-*"}]}
     _add(
         edited["eu-central-1"],
@@ -177,11 +158,9 @@ def test_in_jurisdiction_and_model_paths_are_allowed_and_reported(graphs: dict[s
     )
     report = analyse(list(edited.values()), load_deployment(ROOT).residency())
     assert report.breaches == []
-    (path,) = report.paths
-    assert (path.kind, path.data_class, path.allowed, path.target_region) == (
-        "replication",
-        "models",
-        True,
-        "eu-west-1",
-    )
-    assert "models are global" in path.reason
+    replicas = {"eu-west-1", "eu-central-1", "ap-southeast-1"}
+    models = {p.target_region for p in report.paths if p.data_class == "models"}
+    images = {p.target_region for p in report.paths if p.data_class == "images"}
+    assert models == images == replicas
+    assert all(p.allowed and p.kind == "replication" and p.source.stack == "global" for p in report.paths)
+    assert all("global" in p.reason for p in report.paths)
