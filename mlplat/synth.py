@@ -292,10 +292,46 @@ def synthesize(root: Path, stacks: Sequence[str], out_dir: Path, jobs: int | Non
             message = completed.stderr.strip() or completed.stdout.strip()
             raise SynthError(f"stack {stack}: synthesis failed:\n{message}")
         graph = json.loads(path.read_text())
+        write_kubernetes_yaml(graph, out_dir / stack / "k8s")
         return SynthResult(stack, path, time.perf_counter() - started, len(graph["resources"]))
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(run_one, stacks))
+
+
+def kubernetes_manifests(graph: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(file name, manifest) for every Kubernetes object in the graph, as the API server would receive it.
+
+    Helm releases are recorded as releases (chart, version, values), not as the objects the chart renders.
+    """
+    manifests = []
+    for resource in graph["resources"]:
+        type_token = str(resource["type"])
+        if not type_token.startswith("kubernetes:") or type_token.startswith("kubernetes:helm.sh/"):
+            continue
+        inputs = dict(resource.get("inputs") or {})
+        if "apiVersion" not in inputs or "kind" not in inputs:
+            continue
+        metadata = dict(inputs.get("metadata") or {})
+        scope = metadata.get("namespace", "cluster")
+        manifests.append((f"{inputs['kind'].lower()}-{scope}-{metadata.get('name', resource['name'])}.yaml", inputs))
+    return manifests
+
+
+def write_kubernetes_yaml(graph: Mapping[str, Any], directory: Path) -> list[Path]:
+    """Writes each Kubernetes object of the graph as its own YAML file (for checkov and for reviewers)."""
+    import yaml
+
+    if directory.exists():
+        for old in directory.glob("*.yaml"):
+            old.unlink()
+    written = []
+    for file_name, manifest in kubernetes_manifests(graph):
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / file_name
+        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        written.append(path)
+    return written
 
 
 def load_graph(path: Path) -> dict[str, Any]:
