@@ -28,7 +28,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"mlplat-serve: MLPLAT_{field}: {problem['msg']}", file=sys.stderr)
         return 2
 
+    import os
+
+    # before numpy/sklearn load: every thread that runs a model gets this many OpenMP/BLAS threads
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, str(settings.model_threads))
     import uvicorn
+
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
 
     from runtime.serving.app import create_app
 

@@ -54,6 +54,9 @@ class ServeSettings(BaseSettings):
         default=Path("/tmp/mlplat-serve/models"),  # noqa: S108 - an emptyDir in the pod; overridable
         description="Last good model per alias on disk, so a restart while MLflow is down still serves.",
     )
+    gil_switch_interval_ms: float = Field(
+        default=5.0, gt=0, description="Python's GIL switch interval: lower lets the model thread in sooner."
+    )
     model_threads: int = Field(
         default=1, ge=1, description="Native threads a model call may use (OpenMP/BLAS)."
     )
