@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlplat.processes import LOOPBACK, ManagedProcess, free_port
+from mlplat.processes import LOOPBACK, ManagedProcess, free_port, require_binary
 from tests.runtime.conftest import Server
 
 MODEL_NAME = "churn"
@@ -117,10 +117,55 @@ def start_serving(tmp_path_factory: pytest.TempPathFactory, registered: Register
         process.stop()
 
 
+class RedisProcess:
+    """A Redis of the serving tests' own, so a test can stop it and start it again on the same port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.url = f"redis://{LOOPBACK}:{self.port}/0"
+        self.process: ManagedProcess | None = None
+
+    def start(self) -> None:
+        binary = require_binary("redis-server", "install it with `apt-get install redis-server`")
+        argv = [binary, "--bind", LOOPBACK, "--port", str(self.port), "--save", "", "--appendonly", "no",
+                "--dir", str(self.workdir)]  # fmt: skip
+        self.process = ManagedProcess("redis-store", argv, self.workdir / "redis.log", self.port).start(
+            timeout=20
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+
 @pytest.fixture(scope="session")
-def serving(start_serving: ServeFactory, tmp_path_factory: pytest.TempPathFactory) -> Serving:
-    """The default server: champion only, batching on, no online store."""
-    return start_serving()
+def store_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path_factory.mktemp("redis-store"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def prediction_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("prediction-log")
+
+
+@pytest.fixture(scope="session")
+def serving(start_serving: ServeFactory, store_redis: RedisProcess, prediction_log_dir: Path) -> Serving:
+    """The default server: champion only, batching on, in eu-west-1 with its online store and residency map,
+    logging every prediction."""
+    return start_serving(
+        prediction_log_uri=prediction_log_dir,
+        prediction_log_sample=1.0,
+        prediction_log_flush_seconds=0.5,
+        region="eu-west-1",
+        redis_url=store_redis.url,
+        residency_file=REPO_ROOT / "stacks" / "platform.yaml",
+        feature_max_age_seconds=3600,
+    )
 
 
 def pytest_configure() -> None:

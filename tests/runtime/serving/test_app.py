@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.runtime.serving.conftest import FEATURES, Registered, Serving, training_frame
+from tests.runtime.serving.conftest import FEATURES, REPO_ROOT, Registered, Serving, training_frame
 
 pytestmark = pytest.mark.slow
 
@@ -142,9 +143,53 @@ def test_health_models_and_metrics(serving: Serving, registered: Registered) -> 
         assert wrong_method.status_code == 405
 
 
-def test_predict_without_online_store_is_clear_503(serving: Serving) -> None:
+def test_predict_without_online_store_is_clear_503(registered: Registered) -> None:
+    import asyncio
+
+    from runtime.serving.errors import FeatureStoreUnavailable
+    from runtime.serving.service import ServingState
+    from runtime.serving.settings import ServeSettings
+
+    settings = ServeSettings(
+        model_name=registered.name, region="eu-west-1", residency_file=REPO_ROOT / "stacks" / "platform.yaml"
+    )
+    state = ServingState(settings)
+    with pytest.raises(FeatureStoreUnavailable) as refused:
+        asyncio.run(state.predict({"tenant": "acme-eu", "entity_ids": ["c-1"]}))
+    assert refused.value.status == 503 and "MLPLAT_REDIS_URL" in refused.value.message
+    assert refused.value.headers() == [(b"retry-after", b"60")]
+
+
+def test_predictions_are_logged_in_the_shared_layout(serving: Serving, prediction_log_dir: Path) -> None:
+    import time
+
+    import pyarrow.parquet as pq
+
     with serving.client() as client:
-        response = client.post("/v1/predict", json={"tenant": "acme-eu", "entity_ids": ["c-1"]})
-    # the default server runs in region "local": the residency guard refuses before anything else
-    assert response.status_code == 451
-    assert _error(response)["code"] == "residency_refused"
+        for _ in range(3):
+            assert client.post(
+                "/invocations", json={"dataframe_records": [dict.fromkeys(FEATURES, 0.25)]}
+            ).is_success
+    deadline = time.monotonic() + 10
+    files: list[Path] = []
+    while time.monotonic() < deadline and not files:
+        files = list(prediction_log_dir.glob("model=churn/date=*/hour=*/part-*.parquet"))
+        time.sleep(0.1)
+    assert files
+    table = pq.read_table(files[0])
+    assert table.column_names[:6] == ["request_id", "ts", "tenant", "model_name", "model_version", "variant"]
+    assert table.column_names[6:] == [*FEATURES, "prediction"]
+
+
+def test_service_listens_only_where_configured_as_this_user(serving: Serving) -> None:
+    import getpass
+
+    import testinfra
+
+    host = testinfra.get_host("local://")
+    port = serving.process.port
+    assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
+    process = host.process.get(pid=serving.process.pid)
+    assert process.user == getpass.getuser()
+    assert "runtime.serving" in process.args

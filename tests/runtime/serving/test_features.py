@@ -4,8 +4,6 @@ and a Redis outage answered as a clear degraded 503 that recovers when Redis ret
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,9 +11,8 @@ import pandas as pd
 import pytest
 import redis
 
-from mlplat.processes import LOOPBACK, ManagedProcess, free_port, require_binary
 from runtime.serving.features import decode_fetch, entity_key, write_entity
-from tests.runtime.serving.conftest import FEATURES, REPO_ROOT, Registered, ServeFactory, Serving
+from tests.runtime.serving.conftest import FEATURES, RedisProcess, Registered, Serving
 
 pytestmark = pytest.mark.slow
 
@@ -33,45 +30,6 @@ def test_decode_reports_missing_stale_and_absent_features() -> None:
     assert fetched.missing_entities == ["b"]
     assert fetched.stale_entities == ["c", "d"]
     assert fetched.missing_features == {"c": ["y"]}
-
-
-class RedisProcess:
-    """A Redis of this module's own, so it can be stopped and started again on the same port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.url = f"redis://{LOOPBACK}:{self.port}/0"
-        self.process: ManagedProcess | None = None
-
-    def start(self) -> None:
-        binary = require_binary("redis-server", "install it with `apt-get install redis-server`")
-        argv = [binary, "--bind", LOOPBACK, "--port", str(self.port), "--save", "", "--appendonly", "no",
-                "--dir", str(self.workdir)]  # fmt: skip
-        self.process = ManagedProcess("redis-own", argv, self.workdir / "redis.log", self.port).start(timeout=20)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-
-
-@pytest.fixture(scope="module")
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path_factory.mktemp("redis-own"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def regional(start_serving: ServeFactory, own_redis: RedisProcess) -> Serving:
-    return start_serving(
-        region="eu-west-1",
-        redis_url=own_redis.url,
-        residency_file=REPO_ROOT / "stacks" / "platform.yaml",
-        feature_max_age_seconds=3600,
-    )
 
 
 def _rows(seed: int, count: int) -> pd.DataFrame:
@@ -96,13 +54,13 @@ def _hmget_calls(url: str) -> int:
 
 
 def test_predict_fetches_features_and_reports_missing_and_stale(
-    regional: Serving, own_redis: RedisProcess, registered: Registered
+    serving: Serving, store_redis: RedisProcess, registered: Registered
 ) -> None:
     frame = _rows(11, 32)
-    ids = _write(own_redis.url, "acme-eu", frame, time.time())
-    _write(own_redis.url, "acme-eu", frame.iloc[:1], time.time() - 7200, prefix="old")
-    before = _hmget_calls(own_redis.url)
-    with regional.client() as client:
+    ids = _write(store_redis.url, "acme-eu", frame, time.time())
+    _write(store_redis.url, "acme-eu", frame.iloc[:1], time.time() - 7200, prefix="old")
+    before = _hmget_calls(store_redis.url)
+    with serving.client() as client:
         response = client.post(
             "/v1/predict", json={"tenant": "acme-eu", "entity_ids": [*ids, "nobody", "old-0"]}
         )
@@ -112,15 +70,21 @@ def test_predict_fetches_features_and_reports_missing_and_stale(
     assert body["predictions"][:32] == pytest.approx(expected.tolist(), rel=1e-12)
     assert body["predictions"][32] is None
     assert body["missing_entities"] == ["nobody"] and body["stale_entities"] == ["old-0"]
-    assert body["model"] == {"name": registered.name, "version": registered.champion_version, "variant": "champion"}
+    assert body["model"] == {
+        "name": registered.name,
+        "version": registered.champion_version,
+        "variant": "champion",
+    }
     assert len(body["request_id"]) == 32
-    assert _hmget_calls(own_redis.url) - before == 34  # one pipeline carrying one HMGET per entity
+    assert _hmget_calls(store_redis.url) - before == 34  # one pipeline carrying one HMGET per entity
 
 
-def test_overrides_replace_store_values(regional: Serving, own_redis: RedisProcess, registered: Registered) -> None:
+def test_overrides_replace_store_values(
+    serving: Serving, store_redis: RedisProcess, registered: Registered
+) -> None:
     frame = _rows(12, 2)
-    ids = _write(own_redis.url, "acme-eu", frame, time.time(), prefix="ov")
-    with regional.client() as client:
+    ids = _write(store_redis.url, "acme-eu", frame, time.time(), prefix="ov")
+    with serving.client() as client:
         body = client.post(
             "/v1/predict",
             json={"tenant": "acme-eu", "entity_ids": ids, "features": {"f0": 3.0, "ov-1": {"f1": -2.0}}},
@@ -132,14 +96,14 @@ def test_overrides_replace_store_values(regional: Serving, own_redis: RedisProce
 
 @pytest.mark.parametrize("tenant", ["globex-us", "initech-sg", "unknown-tenant"])
 def test_residency_refuses_with_451_before_any_store_read(
-    regional: Serving, own_redis: RedisProcess, tenant: str
+    serving: Serving, store_redis: RedisProcess, tenant: str
 ) -> None:
-    before = _hmget_calls(own_redis.url)
-    with regional.client() as client:
+    before = _hmget_calls(store_redis.url)
+    with serving.client() as client:
         response = client.post("/v1/predict", json={"tenant": tenant, "entity_ids": ["c-0"]})
     assert response.status_code == 451
     assert response.json()["error"]["code"] == "residency_refused"
-    assert _hmget_calls(own_redis.url) == before
+    assert _hmget_calls(store_redis.url) == before
 
 
 @pytest.mark.parametrize(
@@ -147,30 +111,32 @@ def test_residency_refuses_with_451_before_any_store_read(
     [{"entity_ids": ["c-0"]}, {"tenant": "acme-eu", "entity_ids": []}, {"tenant": "acme-eu", "entity_ids": [1]},
      {"tenant": "acme-eu", "entity_ids": ["c-0"], "features": [1]}, ["not", "an", "object"]],
 )  # fmt: skip
-def test_bad_predict_payloads_are_422(regional: Serving, payload: Any) -> None:
-    with regional.client() as client:
+def test_bad_predict_payloads_are_422(serving: Serving, payload: Any) -> None:
+    with serving.client() as client:
         response = client.post("/v1/predict", json=payload)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_input"
 
 
-def test_redis_outage_is_degraded_503_and_recovers(regional: Serving, own_redis: RedisProcess) -> None:
-    ids = _write(own_redis.url, "acme-eu", _rows(13, 4), time.time(), prefix="out")
+def test_redis_outage_is_degraded_503_and_recovers(serving: Serving, store_redis: RedisProcess) -> None:
+    ids = _write(store_redis.url, "acme-eu", _rows(13, 4), time.time(), prefix="out")
     payload = {"tenant": "acme-eu", "entity_ids": ids}
-    with regional.client() as client:
+    with serving.client() as client:
         assert client.post("/v1/predict", json=payload).status_code == 200
-        own_redis.stop()
+        store_redis.stop()
         try:
             down = client.post("/v1/predict", json=payload)
             assert down.status_code == 503
             assert down.json()["error"]["code"] == "feature_store_unavailable"
             assert "retry-after" in down.headers
             assert client.get("/health/ready").status_code == 503
-            invocations = client.post("/invocations", json={"dataframe_records": [dict.fromkeys(FEATURES, 0.1)]})
+            invocations = client.post(
+                "/invocations", json={"dataframe_records": [dict.fromkeys(FEATURES, 0.1)]}
+            )
             assert invocations.status_code == 200  # scoring without features keeps working
         finally:
-            own_redis.start()
-        ids = _write(own_redis.url, "acme-eu", _rows(13, 4), time.time(), prefix="out")
+            store_redis.start()
+        ids = _write(store_redis.url, "acme-eu", _rows(13, 4), time.time(), prefix="out")
         deadline = time.monotonic() + 10
         status = 0
         while time.monotonic() < deadline and status != 200:
@@ -179,4 +145,7 @@ def test_redis_outage_is_degraded_503_and_recovers(regional: Serving, own_redis:
         assert status == 200
         assert client.get("/health/ready").status_code == 200
         metrics = client.get("/metrics").text
-        assert "mlplat_feature_store_errors_total 1.0" in metrics or "mlplat_feature_store_errors_total" in metrics
+        assert (
+            "mlplat_feature_store_errors_total 1.0" in metrics
+            or "mlplat_feature_store_errors_total" in metrics
+        )

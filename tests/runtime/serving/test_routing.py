@@ -24,8 +24,16 @@ def test_same_entity_always_same_variant_and_weight_is_honoured() -> None:
 
 def test_raising_the_weight_only_moves_entities_to_the_challenger() -> None:
     entities = [f"e-{i}" for i in range(5000)]
-    at_5 = {e for e in entities if choose(0.05, shadow=False, has_challenger=True, tenant="t", entity=e).answer == CHALLENGER}
-    at_50 = {e for e in entities if choose(0.5, shadow=False, has_challenger=True, tenant="t", entity=e).answer == CHALLENGER}
+    at_5 = {
+        e
+        for e in entities
+        if choose(0.05, shadow=False, has_challenger=True, tenant="t", entity=e).answer == CHALLENGER
+    }
+    at_50 = {
+        e
+        for e in entities
+        if choose(0.5, shadow=False, has_challenger=True, tenant="t", entity=e).answer == CHALLENGER
+    }
     assert at_5 < at_50
 
 
