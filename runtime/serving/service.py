@@ -141,6 +141,7 @@ class ServingState:
                 ca_file=settings.redis_ca_file,
                 timeout_s=settings.redis_timeout_ms / 1000,
                 max_age_seconds=settings.feature_max_age_seconds,
+                mode=settings.redis_fetch,
             )
             if settings.redis_url
             else None

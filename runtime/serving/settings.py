@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,10 @@ class ServeSettings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Online store (redis:// or rediss:// for TLS).")
     redis_token_file: Path | None = Field(default=None, description="File holding the Redis AUTH token.")
     redis_ca_file: Path | None = Field(default=None, description="CA bundle for a rediss:// online store.")
+    redis_fetch: Literal["script", "pipeline"] = Field(
+        default="script",
+        description="One round trip as one server-side script call, or as a pipeline (keys across cluster slots).",
+    )
     redis_timeout_ms: float = Field(default=250.0, gt=0, description="Online store socket timeout.")
     feature_max_age_seconds: float = Field(
         default=86_400.0, gt=0, description="Older features are reported stale."

@@ -149,3 +149,24 @@ def test_redis_outage_is_degraded_503_and_recovers(serving: Serving, store_redis
             "mlplat_feature_store_errors_total 1.0" in metrics
             or "mlplat_feature_store_errors_total" in metrics
         )
+
+
+@pytest.mark.parametrize("mode", ["script", "pipeline"])
+def test_online_store_fetch_modes_agree(store_redis: RedisProcess, mode: str) -> None:
+    import asyncio
+
+    from runtime.serving.features import OnlineStore
+
+    frame = _rows(14, 3)
+    ids = _write(store_redis.url, "acme-eu", frame, 1000.0, prefix="mode")
+
+    async def fetch() -> Any:
+        store = OnlineStore(store_redis.url, mode=mode, max_age_seconds=10)
+        try:
+            return await store.fetch("acme-eu", [*ids, "none"], FEATURES, now=1005.0)
+        finally:
+            await store.close()
+
+    result = asyncio.run(fetch())
+    assert result.missing_entities == ["none"] and result.stale_entities == []
+    assert result.values[:3] == frame.to_dict(orient="records")
