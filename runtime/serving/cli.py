@@ -52,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=settings.log_level.lower(),
         lifespan="on",
         backlog=2048,
+        proxy_headers=False,  # no proxy-header rewriting per request: the pod sees the mesh's own address
+        server_header=False,
         timeout_graceful_shutdown=5,
     )
     return 0

@@ -22,6 +22,7 @@ _FLOAT_TYPES: dict[str, type[np.generic]] = {"double": np.float64, "float": np.f
 _INT_TYPES: dict[str, type[np.generic]] = {"long": np.int64, "integer": np.int32}
 
 Row = Sequence[Any]
+_COLUMN_INDEXES: dict[tuple[str, ...], Any] = {}  # pandas Index per column tuple, built once (not per batch)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,14 @@ class InputSpec:
             return None
         return cls(tuple(columns), tuple(dtypes), tuple(integer))
 
+    def _column_index(self) -> Any:
+        import pandas as pd
+
+        index = _COLUMN_INDEXES.get(self.columns)
+        if index is None:
+            index = _COLUMN_INDEXES[self.columns] = pd.Index(list(self.columns))
+        return index
+
     def valid_row(self, row: Row) -> bool:
         """True when the row has one value per column and each is a number of the column's kind."""
         if len(row) != len(self.columns):
@@ -81,7 +90,7 @@ class InputSpec:
 
         uniform = self.uniform_dtype
         if uniform is not None:
-            return pd.DataFrame(np.array(rows, dtype=uniform), columns=list(self.columns))
+            return pd.DataFrame(np.array(rows, dtype=uniform), columns=self._column_index(), copy=False)
         columns = {
             name: np.fromiter((row[i] for row in rows), dtype=dtype, count=len(rows))
             for i, (name, dtype) in enumerate(zip(self.columns, self.dtypes, strict=True))
