@@ -1,9 +1,10 @@
-"""Serving benchmark: `mlflow models serve` (the peer), an empty uvicorn endpoint (the ceiling) and `mlplat-serve`
-with and without micro-batching, same model, same load generator, single-row `/invocations` at concurrency 64;
-plus the `/v1/predict` 32-entity online-feature fetch against a local Redis.
+"""Serving benchmark: `mlflow models serve` (the peer), an empty uvicorn endpoint (the ceiling) and `mlplat-
+serve` with and without micro-batching, same model, same load generator, single-row `/invocations` at
+concurrency 64; plus the `/v1/predict` 32-entity online-feature fetch against a local Redis.
 
 Run from the repository root: `python -m bench.serving [--duration 10] [--rounds 2] [--sweep]`. Writes
-`bench/results/serving.json` and `bench/results/features.json`. Every server runs on 127.0.0.1 and is stopped by PID.
+`bench/results/serving.json` and `bench/results/features.json`. Every server runs on 127.0.0.1 and is stopped
+by PID.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ BODY = json.dumps({"dataframe_split": {"columns": FEATURES, "data": [ROW]}})
 TENANT = "acme-eu"
 ENTITIES = 32
 
-EMPTY_APP = '''
+EMPTY_APP = """
 import sys
 import uvicorn
 
@@ -56,7 +57,7 @@ async def app(scope, receive, send):
 
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools", access_log=False,
             log_level="warning")
-'''
+"""
 
 
 @dataclass
@@ -88,7 +89,9 @@ def ensure_wrk() -> str | None:
         script = REPO_ROOT / "scripts" / "ensure-system-deps.sh"
         result = subprocess.run([str(script), "wrk:wrk"], check=False, capture_output=True, text=True)
         if result.returncode != 0:
-            print(f"wrk unavailable ({result.stderr.strip()}); using the Python load generator", file=sys.stderr)
+            print(
+                f"wrk unavailable ({result.stderr.strip()}); using the Python load generator", file=sys.stderr
+            )
     return shutil.which("wrk")
 
 
@@ -102,7 +105,7 @@ def _latency_ms(text: str, percentile: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def run_wrk(wrk: str, url: str, body: str, connections: int, duration: float, script_dir: Path) -> Load:
+def run_wrk(wrk: str, url: str, body: str, *, connections: int, duration: float, script_dir: Path) -> Load:
     script = script_dir / "post.lua"
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
@@ -118,7 +121,9 @@ def run_wrk(wrk: str, url: str, body: str, connections: int, duration: float, sc
     return Load(rps, _latency_ms(output, "50"), _latency_ms(output, "99"), total, errors, "wrk -t1")
 
 
-async def _python_load(host: str, port: int, path: str, body: bytes, connections: int, duration: float) -> Load:
+async def _python_load(
+    host: str, port: int, path: str, body: bytes, *, connections: int, duration: float
+) -> Load:
     request = (
         f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
@@ -156,13 +161,16 @@ async def _python_load(host: str, port: int, path: str, body: bytes, connections
     )
 
 
-def measure(wrk: str | None, port: int, path: str, connections: int, duration: float, workdir: Path) -> Load:
+def measure(
+    wrk: str | None, port: int, path: str, *, connections: int, duration: float, workdir: Path
+) -> Load:
     url = f"http://{LOOPBACK}:{port}{path}"
     if wrk is not None:
-        run_wrk(wrk, url, BODY, connections, 2, workdir)  # warm-up, discarded
-        return run_wrk(wrk, url, BODY, connections, duration, workdir)
-    asyncio.run(_python_load(LOOPBACK, port, path, BODY.encode(), connections, 2))
-    return asyncio.run(_python_load(LOOPBACK, port, path, BODY.encode(), connections, duration))
+        run_wrk(wrk, url, BODY, connections=connections, duration=2, script_dir=workdir)  # warm-up, discarded
+        return run_wrk(wrk, url, BODY, connections=connections, duration=duration, script_dir=workdir)
+    body = BODY.encode()
+    asyncio.run(_python_load(LOOPBACK, port, path, body, connections=connections, duration=2))
+    return asyncio.run(_python_load(LOOPBACK, port, path, body, connections=connections, duration=duration))
 
 
 # the model and the servers
@@ -192,12 +200,16 @@ def register_model(tracking_uri: str, artifacts: Path) -> str:
             pip_requirements=["scikit-learn"],
             serialization_format="cloudpickle",
         )
-    MlflowClient(tracking_uri).set_registered_model_alias(MODEL_NAME, "champion", info.registered_model_version)
+    MlflowClient(tracking_uri).set_registered_model_alias(
+        MODEL_NAME, "champion", info.registered_model_version
+    )
     return str(info.registered_model_version)
 
 
 @contextmanager
-def server(name: str, argv: list[str], port: int, health: str, env: dict[str, str], workdir: Path) -> Iterator[int]:
+def server(
+    name: str, argv: list[str], port: int, *, health: str, env: dict[str, str], workdir: Path
+) -> Iterator[int]:
     process = ManagedProcess(
         name, argv, workdir / f"{name}.log", port, health_url=f"http://{LOOPBACK}:{port}{health}", env=env,
         cwd=REPO_ROOT,
@@ -245,7 +257,9 @@ def feature_bench(tracking_uri: str, workdir: Path, iterations: int) -> dict[str
         client = redis.Redis.from_url(url)
         ids = [f"c-{i}" for i in range(ENTITIES)]
         for i, entity in enumerate(ids):
-            key, mapping = write_entity(TENANT, entity, {f: float(i + j) for j, f in enumerate(FEATURES)}, time.time())
+            key, mapping = write_entity(
+                TENANT, entity, {f: float(i + j) for j, f in enumerate(FEATURES)}, time.time()
+            )
             client.hset(key, mapping=mapping)  # type: ignore[arg-type]
         client.close()
 
@@ -265,7 +279,9 @@ def feature_bench(tracking_uri: str, workdir: Path, iterations: int) -> dict[str
             tracking_uri, workdir, redis_url=url, region="eu-west-1",
             residency_file=str(REPO_ROOT / "stacks" / "platform.yaml"), prediction_log_sample="0",
         )  # fmt: skip
-        with server("mlplat-predict", mlplat_argv(port), port, "/health/ready", env, workdir):
+        with server(
+            "mlplat-predict", mlplat_argv(port), port, health="/health/ready", env=env, workdir=workdir
+        ):
             payload = {"tenant": TENANT, "entity_ids": ids}
             timings = []
             with httpx.Client(base_url=f"http://{LOOPBACK}:{port}", timeout=10) as http:
@@ -275,7 +291,9 @@ def feature_bench(tracking_uri: str, workdir: Path, iterations: int) -> dict[str
                     started = time.perf_counter()
                     http.post("/v1/predict", json=payload).raise_for_status()
                     timings.append(time.perf_counter() - started)
-                server_side = _histogram_mean(http.get("/metrics").text, "mlplat_feature_fetch_duration_seconds")
+                server_side = _histogram_mean(
+                    http.get("/metrics").text, "mlplat_feature_fetch_duration_seconds"
+                )
         predict = _percentiles(timings)
     finally:
         redis_process.stop()
@@ -347,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the median is reported")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--sweep", action="store_true", help="also measure batching settings (documents defaults)")
+    parser.add_argument(
+        "--sweep", action="store_true", help="also measure batching settings (documents defaults)"
+    )
     parser.add_argument("--feature-iterations", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -363,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         # MLflow execs `uvicorn` by name: the interpreter's own bin directory must lead PATH
         bin_dir = str(Path(sys.executable).parent)
         mlflow_env = {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
-        targets: dict[str, tuple[list[str], str, str, dict[str, str]]] = {}
+        targets: dict[str, tuple[Any, str, str, dict[str, str]]] = {}
 
         def add(name: str, argv_for: Any, health: str, path: str, env: dict[str, str]) -> None:
             targets[name] = (argv_for, health, path, env)
@@ -389,11 +409,17 @@ def main(argv: list[str] | None = None) -> int:
                 if name.startswith("sweep_") and round_index > 0:
                     continue
                 port = free_port()
-                with server(name, argv_for(port), port, health, env, workdir):
-                    load = measure(wrk, port, path, args.connections, args.duration, workdir)
-                raw[name].append({**load.as_dict(), "round": round_index, "load_average": list(os.getloadavg())})
-                print(f"{name:32s} round {round_index}: {load.requests_per_second:9.1f} req/s  "
-                      f"p50 {load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  errors {load.errors}")  # fmt: skip
+                with server(name, argv_for(port), port, health=health, env=env, workdir=workdir):
+                    load = measure(
+                        wrk, port, path, connections=args.connections, duration=args.duration, workdir=workdir
+                    )
+                raw[name].append(
+                    {**load.as_dict(), "round": round_index, "load_average": list(os.getloadavg())}
+                )
+                print(
+                    f"{name:32s} round {round_index}: {load.requests_per_second:9.1f} req/s  "
+                    f"p50 {load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  errors {load.errors}"
+                )
         features = feature_bench(tracking_uri, workdir, args.feature_iterations)
 
     summary = {name: _median(runs) for name, runs in raw.items() if runs}
@@ -409,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "serving",
         "workload": {
-            "model": "sklearn HistGradientBoostingRegressor (100 iterations), 8 float features, MLflow pyfunc",
+            "model": "sklearn HistGradientBoostingRegressor, 100 iterations, 8 float features, pyfunc",
             "model_version": version,
             "request": "POST /invocations, 1-row dataframe_split",
             "connections": args.connections,

@@ -18,7 +18,10 @@ from runtime.serving.errors import FeatureStoreUnavailable
 KEY_PREFIX = "mlplat"
 TIMESTAMP_FIELD = "_ts"
 # One round trip, one command: the HMGETs run server-side (4x faster than a 32-command pipeline in redis-py)
-FETCH_SCRIPT = "local out = {} for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, unpack(ARGV)) end return out"
+FETCH_SCRIPT = (
+    "local out = {} for i, key in ipairs(KEYS) do "
+    "out[i] = redis.call('HMGET', key, unpack(ARGV)) end return out"
+)
 
 FeatureValue = float | str
 
@@ -118,7 +121,7 @@ class OnlineStore:
     async def fetch(
         self, tenant: str, entity_ids: Sequence[str], feature_names: Sequence[str], *, now: float
     ) -> FeatureFetch:
-        """All entities' features in one round trip: one script call, or one pipeline of HMGETs (cluster mode)."""
+        """All entities' features in one round trip: a script call, or a pipeline of HMGETs (cluster mode)."""
         from redis.exceptions import RedisError
 
         fields = [*feature_names, TIMESTAMP_FIELD]

@@ -49,7 +49,7 @@ class LoadedModel:
         """Predictions for plain numeric rows, one per row (the batched path)."""
         assert self.spec is not None
         frame = self.spec.frame(rows)
-        # Our frames already match the schema (columns, order, dtypes), so MLflow's enforcement would be a no-op.
+        # our frames already match the schema (columns, order, dtypes): MLflow's enforcement would be a no-op
         predictions = self.direct_predict(frame) if self.direct_predict else self.pyfunc.predict(frame)
         result = np.asarray(predictions)
         if result.ndim == 0 or result.shape[0] != len(rows):

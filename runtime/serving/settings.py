@@ -67,7 +67,7 @@ class ServeSettings(BaseSettings):
     redis_ca_file: Path | None = Field(default=None, description="CA bundle for a rediss:// online store.")
     redis_fetch: Literal["script", "pipeline"] = Field(
         default="script",
-        description="One round trip as one server-side script call, or as a pipeline (keys across cluster slots).",
+        description="One round trip: a server-side script call, or a pipeline (keys across cluster slots).",
     )
     redis_timeout_ms: float = Field(default=250.0, gt=0, description="Online store socket timeout.")
     feature_max_age_seconds: float = Field(

@@ -1,5 +1,5 @@
-"""Serving fixtures: a tiny sklearn model registered twice (champion, challenger) in the real MLflow server, and a
-factory that starts `mlplat-serve` on 127.0.0.1 with chosen settings and stops it by PID."""
+"""Serving fixtures: a tiny sklearn model registered twice (champion, challenger) in the real MLflow server,
+and a factory that starts `mlplat-serve` on 127.0.0.1 with chosen settings and stops it by PID."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ ServeFactory = Callable[..., Serving]
 
 @pytest.fixture(scope="session")
 def start_serving(tmp_path_factory: pytest.TempPathFactory, registered: Registered) -> Iterator[ServeFactory]:
-    """Starts `python -m runtime.serving` with MLPLAT_* settings (keyword arguments, lower-case); stops them all."""
+    """Starts `python -m runtime.serving` with MLPLAT_* settings (lower-case keyword arguments)."""
     started: list[ManagedProcess] = []
 
     def start(wait_ready: bool = True, **settings: object) -> Serving:
@@ -106,8 +106,8 @@ def start_serving(tmp_path_factory: pytest.TempPathFactory, registered: Register
         url = f"http://{LOOPBACK}:{port}"
         argv = [sys.executable, "-m", "runtime.serving", "--host", LOOPBACK, "--port", str(port)]
         health = f"{url}/health/ready" if wait_ready else f"{url}/health/live"
-        process = ManagedProcess("mlplat-serve", argv, workdir / "serve.log", port, health_url=health, env=env,
-                                 cwd=REPO_ROOT)  # fmt: skip
+        log = workdir / "serve.log"
+        process = ManagedProcess("mlplat-serve", argv, log, port, health_url=health, env=env, cwd=REPO_ROOT)
         started.append(process)
         process.start(timeout=60)
         return Serving(url, process)

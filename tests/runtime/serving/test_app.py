@@ -1,4 +1,4 @@
-"""The HTTP surface against a real MLflow registry: answers identical to MLflow's scoring code, typed 4xx errors."""
+"""The HTTP surface against a real MLflow registry: answers identical to MLflow's scoring code, typed 4xx."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def _frame(rows: int, seed: int = 7) -> Any:
     return training_frame(seed=seed, rows=rows)[0]
 
 
+def _split(frame: Any, **options: Any) -> bytes:
+    return json.dumps({"dataframe_split": frame.to_dict(orient="split", **options)}).encode()
+
+
 def _payloads() -> dict[str, tuple[bytes, str]]:
     one, three = _frame(1), _frame(3)
     reordered = three[list(reversed(FEATURES))]
@@ -41,25 +45,31 @@ def _payloads() -> dict[str, tuple[bytes, str]]:
     with_null.iloc[1, 2] = None
     as_json = "application/json"
     return {
-        "split_one": (json.dumps({"dataframe_split": one.to_dict(orient="split", index=False)}).encode(), as_json),
-        "split_three": (json.dumps({"dataframe_split": three.to_dict(orient="split", index=False)}).encode(), as_json),
+        "split_one": (_split(one, index=False), as_json),
+        "split_three": (_split(three, index=False), as_json),
         "split_reordered": (
-            json.dumps({"dataframe_split": reordered.to_dict(orient="split", index=False)}).encode(),
+            _split(reordered, index=False),
             as_json,
         ),
-        "split_ints": (json.dumps({"dataframe_split": {"columns": FEATURES, "data": ints}}).encode(), as_json),
-        "split_with_index": (json.dumps({"dataframe_split": three.to_dict(orient="split")}).encode(), as_json),
+        "split_ints": (
+            json.dumps({"dataframe_split": {"columns": FEATURES, "data": ints}}).encode(),
+            as_json,
+        ),
+        "split_with_index": (_split(three), as_json),
         "records": (json.dumps({"dataframe_records": three.to_dict(orient="records")}).encode(), as_json),
         "instances": (json.dumps({"instances": three.to_dict(orient="records")}).encode(), as_json),
         "inputs_columnar": (json.dumps({"inputs": three.to_dict(orient="list")}).encode(), as_json),
         "inputs_records": (json.dumps({"inputs": three.to_dict(orient="records")}).encode(), as_json),
         "null_value": (
-            json.dumps({"dataframe_split": with_null.to_dict(orient="split", index=False)}).encode(),
+            _split(with_null, index=False),
             as_json,
         ),
-        "charset": (json.dumps({"dataframe_records": one.to_dict(orient="records")}).encode(), f"{as_json}; charset=utf-8"),
+        "charset": (
+            json.dumps({"dataframe_records": one.to_dict(orient="records")}).encode(),
+            f"{as_json}; charset=utf-8",
+        ),
         "csv": (three.to_csv(index=False).encode(), "text/csv"),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("case", sorted(_payloads()))
@@ -134,8 +144,8 @@ def test_health_models_and_metrics(serving: Serving, registered: Registered) -> 
         assert "mlplat_batch_size_rows_bucket" in metrics
         assert "mlplat_inference_total" in metrics and "mlplat_execution_total" in metrics
         assert (
-            f'mlplat_model_info{{model="{registered.name}",source="registry",variant="champion",version="{registered.champion_version}"}} 1.0'
-            in metrics
+            f'mlplat_model_info{{model="{registered.name}",source="registry",variant="champion",'
+            f'version="{registered.champion_version}"}} 1.0' in metrics
         )
         missing = client.get("/nope")
         assert missing.status_code == 404 and _error(missing)["code"] == "not_found"

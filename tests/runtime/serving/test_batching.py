@@ -1,4 +1,4 @@
-"""Micro-batching: callers never receive each other's rows (MLServer#1306), bounded queue, deadlines, failures."""
+"""Micro-batching: callers never get each other's rows (MLServer#1306), bounded queue, deadlines, failures."""
 
 from __future__ import annotations
 

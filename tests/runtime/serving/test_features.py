@@ -1,5 +1,5 @@
-"""`/v1/predict` with the real Redis: one-round-trip fetch, missing/stale reported, residency 451 before any read,
-and a Redis outage answered as a clear degraded 503 that recovers when Redis returns."""
+"""`/v1/predict` with the real Redis: one-round-trip fetch, missing/stale reported, residency 451 before any
+read, and a Redis outage answered as a clear degraded 503 that recovers when Redis returns."""
 
 from __future__ import annotations
 
@@ -108,9 +108,14 @@ def test_residency_refuses_with_451_before_any_store_read(
 
 @pytest.mark.parametrize(
     "payload",
-    [{"entity_ids": ["c-0"]}, {"tenant": "acme-eu", "entity_ids": []}, {"tenant": "acme-eu", "entity_ids": [1]},
-     {"tenant": "acme-eu", "entity_ids": ["c-0"], "features": [1]}, ["not", "an", "object"]],
-)  # fmt: skip
+    [
+        {"entity_ids": ["c-0"]},
+        {"tenant": "acme-eu", "entity_ids": []},
+        {"tenant": "acme-eu", "entity_ids": [1]},
+        {"tenant": "acme-eu", "entity_ids": ["c-0"], "features": [1]},
+        ["not", "an", "object"],
+    ],
+)
 def test_bad_predict_payloads_are_422(serving: Serving, payload: Any) -> None:
     with serving.client() as client:
         response = client.post("/v1/predict", json=payload)

@@ -1,4 +1,4 @@
-"""Prediction logging: the shared Parquet layout, local and S3 (moto), sampling, bounded buffer with counted drops."""
+"""Prediction logging: the shared Parquet layout, local and S3 (moto), sampling, counted drops."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The progressive rollout controller as pure logic: advance on healthy soaks, roll back on the seeds' rule."""
+"""The progressive rollout controller as pure logic: advance on healthy soaks, roll back (seeds' rule)."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from runtime.serving.routing import CHALLENGER, choose
-from tests.runtime.serving.test_auth import SECRET, hs256_token
 from tests.runtime.serving.conftest import FEATURES, Registered, ServeFactory, Serving, training_frame
+from tests.runtime.serving.test_auth import SECRET, hs256_token
 
 pytestmark = pytest.mark.slow
 
