@@ -33,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # before numpy/sklearn load: every thread that runs a model gets this many OpenMP/BLAS threads
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, str(settings.model_threads))
+    # MLflow's client retries for minutes by default; give up soon and serve the cached model instead
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     import uvicorn
 
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
