@@ -254,8 +254,8 @@ class ServingState:
             ).set(0)
             self.metrics.model_swaps.labels(variant.name).inc()
         self.metrics.model_info.labels(variant.name, model.name, model.version, model.source).set(1)
-        # long-lived objects (MLflow, pandas, the model) leave the collector's view, and full collections become
-        # rare: each one paused the loop for 100-300 ms under wrk (seen as p99 spikes)
+        # long-lived objects (MLflow, pandas, the model) leave the collector's view and full collections get
+        # rare: each one over them paused the loop for 100-300 ms (seen as p99 spikes)
         gc.collect()
         gc.freeze()
         gc.set_threshold(GC_GEN0_THRESHOLD, 50, 1000)

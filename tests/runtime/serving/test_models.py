@@ -1,4 +1,4 @@
-"""Model loading: by alias from the real registry, warmed and batchable; the disk cache serves when MLflow is down."""
+"""Loading by alias from the real registry, warmed and batchable; the cache serves while MLflow is down."""
 
 from __future__ import annotations
 
