@@ -1,0 +1,68 @@
+"""Optional bearer auth: HS256 and RS256 tokens, the `predict` scope, typed 401/403."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from runtime.serving.auth import Authenticator
+from runtime.serving.errors import Forbidden, Unauthorized
+
+SECRET = "a-test-secret-of-at-least-32-bytes!!"
+
+
+def hs256_token(scope: str = "predict", expires_in: float = 60, secret: str = SECRET) -> str:
+    return jwt.encode(
+        {"sub": "ci", "scope": scope, "exp": int(time.time() + expires_in)}, secret, algorithm="HS256"
+    )
+
+
+@pytest.fixture
+def hs256(tmp_path: Path) -> Authenticator:
+    key = tmp_path / "key"
+    key.write_text(SECRET + "\n")
+    return Authenticator(key)
+
+
+def test_hs256_accepts_predict_scope(hs256: Authenticator) -> None:
+    assert hs256.check(f"Bearer {hs256_token('read predict')}")["sub"] == "ci"
+
+
+@pytest.mark.parametrize(
+    ("header", "error"),
+    [
+        (None, Unauthorized),
+        ("Basic abc", Unauthorized),
+        ("Bearer not-a-jwt", Unauthorized),
+        (f"Bearer {hs256_token(expires_in=-10)}", Unauthorized),
+        (f"Bearer {hs256_token(secret='another-secret-of-at-least-32-bytes')}", Unauthorized),
+        (f"Bearer {hs256_token(scope='read')}", Forbidden),
+    ],
+)
+def test_hs256_refusals(hs256: Authenticator, header: str | None, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        hs256.check(header)
+
+
+def test_rs256_with_public_key_file(tmp_path: Path) -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    key = tmp_path / "public.pem"
+    key.write_bytes(public_pem)
+    auth = Authenticator(key, audience="mlplat")
+    claims = {"scp": ["predict"], "aud": "mlplat", "exp": int(time.time() + 60)}
+    token = jwt.encode(claims, private, algorithm="RS256")
+    assert auth.check(f"Bearer {token}")["scp"] == ["predict"]
+    with pytest.raises(
+        Unauthorized
+    ):  # an HS256 token signed with the public key must not pass (alg confusion)
+        auth.check(f"Bearer {jwt.encode(claims, 'x' * 32, algorithm='HS256')}")
+    with pytest.raises(Unauthorized):
+        auth.check(f"Bearer {jwt.encode({**claims, 'aud': 'other'}, private, algorithm='RS256')}")
