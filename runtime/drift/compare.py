@@ -23,7 +23,7 @@ from runtime.drift.statistics import (
     chi2_test,
     js_distance,
     ks_test_sorted,
-    null_psi_95,
+    null_psi_quantile,
     proportions,
     psi,
 )
@@ -68,7 +68,7 @@ def _empty_entry(kind: Kind) -> dict[str, Any]:
         "n_current": 0,
         "status": str(Status.UNAVAILABLE),
         "reliable": False,
-        "null_psi_95": None,
+        "null_psi_99": None,
         "ks_exact": None,
         "problems": [],
         "bins": None,
@@ -86,15 +86,15 @@ def _edge_labels(edges: np.ndarray) -> list[str]:
 
 def _finish(entry: dict[str, Any], n_bins: int, options: CompareOptions) -> dict[str, Any]:
     n_ref, n_cur = entry["n_reference"], entry["n_current"]
-    entry["null_psi_95"] = null_psi_95(n_ref, n_cur, n_bins)
+    entry["null_psi_99"] = null_psi_quantile(n_ref, n_cur, n_bins)
     entry["reliable"] = bool(
         min(n_ref, n_cur) >= options.min_reliable_values
-        and entry["null_psi_95"] < options.thresholds.psi_alert
+        and entry["null_psi_99"] < options.thresholds.psi_alert
     )
     if not entry["reliable"]:
         entry["problems"].append(
             f"unreliable: {n_ref} reference and {n_cur} current values over {n_bins} bins "
-            f"(same-distribution PSI would reach {entry['null_psi_95']:.3g} at the 95th percentile; "
+            f"(same-distribution PSI would reach {entry['null_psi_99']:.3g} at the 99th percentile; "
             f"need at least {options.min_reliable_values} values and less than "
             f"{options.thresholds.psi_alert})"
         )

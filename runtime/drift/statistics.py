@@ -130,8 +130,13 @@ def smirnov_sf(n: int, d: float) -> float:
     return float(d * math.exp(peak) * np.exp(log_terms - peak).sum())
 
 
-def null_psi_95(n_reference: int, n_current: int, n_bins: int) -> float:
-    """About the 95th percentile of PSI between two same-distribution samples of these sizes over `n_bins`.
+# A feature is reliable when same-distribution samples of its sizes reach the alert tier less often than this:
+# 1% per feature keeps the *dataset* false-alarm rate (several features and the prediction) under 5%.
+NULL_PSI_QUANTILE = 0.99
+
+
+def null_psi_quantile(n_reference: int, n_current: int, n_bins: int, q: float = NULL_PSI_QUANTILE) -> float:
+    """About the `q` quantile of PSI between two same-distribution samples of these sizes over `n_bins`.
 
     PSI is the symmetrised Kullback-Leibler divergence; under the null, `PSI / (1/n_r + 1/n_c)` is close
     to chi-squared with `n_bins - 1` degrees of freedom, which is what makes a small sample unreliable.
@@ -139,4 +144,4 @@ def null_psi_95(n_reference: int, n_current: int, n_bins: int) -> float:
     if n_reference == 0 or n_current == 0:
         return math.inf
     dof = max(n_bins - 1, 1)
-    return float(stats.chi2.ppf(0.95, dof) * (1 / n_reference + 1 / n_current))
+    return float(stats.chi2.ppf(q, dof) * (1 / n_reference + 1 / n_current))

@@ -49,8 +49,13 @@ def _read_one(uri: str) -> pa.Table:
 
 def data_files(uri: str) -> list[str]:
     """The data files a URI names: itself, or the .parquet/.csv files under it (`_`/`.` parts skipped)."""
-    if uri.lower().endswith(DATA_SUFFIXES) and not storage.exists_dir(uri):
+    if storage.is_s3(uri):
+        if uri.lower().endswith(DATA_SUFFIXES) and not storage.exists_dir(uri):
+            return [uri]
+    elif Path(uri).is_file():
         return [uri]
+    elif not Path(uri).exists():
+        raise DriftInputError(f"{uri}: no such file or directory")
     files = [
         found
         for found in storage.list_files(uri)
