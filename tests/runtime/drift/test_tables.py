@@ -18,6 +18,8 @@ from runtime.drift.tables import read_table
 from tests.runtime.conftest import Server
 from tests.runtime.drift.samples import mixed_table
 
+pytestmark = pytest.mark.slow
+
 
 def _parquet_bytes(table: pa.Table) -> bytes:
     buffer = io.BytesIO()
