@@ -17,6 +17,7 @@ from runtime.drift.compare import CompareOptions
 from runtime.drift.errors import DriftActionError, DriftError, DriftInputError
 from runtime.drift.profile import build_profile, profile_bytes
 from runtime.drift.runner import ReferenceSource, analyse, reaches, report_json, write_reports
+from runtime.drift.statistics import warm_up
 from runtime.drift.tables import read_table
 from runtime.drift.thresholds import Thresholds
 
@@ -143,6 +144,7 @@ def _job() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mlplat-drift` console script."""
     args = _parser().parse_args(argv)
+    warm_up()
     try:
         if args.command == "run":
             return _run(args)

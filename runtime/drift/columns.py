@@ -119,8 +119,9 @@ def numeric_values(column: pa.ChunkedArray, name: str, side: str) -> NumericValu
     n_finite = int(np.count_nonzero(finite))
     n_rows = int(values.size)
     n_nan = int(np.count_nonzero(np.isnan(values))) if n_finite < n_rows else 0
-    kept = values if n_finite == n_rows else values[finite]
-    return NumericValues(sort_values(kept), n_rows, n_nan, n_rows - n_finite - n_nan)
+    if n_finite == n_rows:
+        return NumericValues(sort_values(values), n_rows, 0, 0)
+    return NumericValues(sort_values(values[finite], owned=True), n_rows, n_nan, n_rows - n_finite - n_nan)
 
 
 def categorical_values(column: pa.ChunkedArray, name: str, side: str) -> CategoricalValues:

@@ -244,6 +244,8 @@ def _feature_from_meta(entry: Mapping[str, Any], index: int, archive: Any) -> Fe
 
 def load_profile(source: Path | bytes) -> ReferenceProfile:
     """Read a profile written by `save_profile`; numeric reference values are read when first needed."""
+    if isinstance(source, Path) and not source.is_file():
+        raise DriftInputError(f"cannot read the reference profile {source}: no such file")
     try:
         archive = np.load(io.BytesIO(source) if isinstance(source, bytes) else source, allow_pickle=False)
         meta = json.loads(bytes(archive["meta"]).decode())

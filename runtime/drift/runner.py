@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from runtime.drift import storage
@@ -29,7 +30,8 @@ class ReferenceSource:
         if (self.sample is None) == (self.profile is None):
             raise DriftInputError("give exactly one of --reference and --reference-profile")
         if self.profile is not None:
-            loaded = load_profile(storage.read_bytes(self.profile))
+            local = not storage.is_s3(self.profile)
+            loaded = load_profile(Path(self.profile) if local else storage.read_bytes(self.profile))
             if self.prediction_column is not None and self.prediction_column != loaded.prediction_column:
                 if self.prediction_column not in loaded.features:
                     raise DriftInputError(

@@ -1,18 +1,20 @@
 """The drift statistics of DESIGN.md section 8 as pure functions on numpy arrays (no I/O).
 
+scipy is imported where it is used: `warm_up()` loads it in a background thread while the data is read.
+
 Numeric features work on *sorted* finite values: the reference is sorted once (or loaded sorted from a saved
 profile), so bin counts and the exact two-sample KS statistic are binary searches instead of re-sorting.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
-from scipy.spatial.distance import jensenshannon
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -59,18 +61,26 @@ def psi(reference: FloatArray, current: FloatArray) -> float:
 
 def js_distance(reference: FloatArray, current: FloatArray) -> float:
     """Jensen-Shannon distance, base 2, on the unfloored proportions (scipy's definition)."""
+    from scipy.spatial.distance import jensenshannon
+
     return float(jensenshannon(reference, current, base=2))
 
 
 def chi2_test(reference_counts: IntArray, current_counts: IntArray) -> TestResult:
     """`scipy.stats.chi2_contingency` on the 2 x K table of category counts."""
+    from scipy import stats
+
     result = stats.chi2_contingency(np.vstack([reference_counts, current_counts]))
     return TestResult(float(result.statistic), float(result.pvalue))
 
 
-def sort_values(values: FloatArray) -> FloatArray:
-    """A sorted copy; `+ 0.0` turns -0.0 into 0.0 so that equal values stay equal for searchsorted."""
-    return np.sort(values + 0.0)
+def sort_values(values: FloatArray, *, owned: bool = False) -> FloatArray:
+    """`values` sorted: in place when the caller owns the array, else a sorted copy (-0.0 == 0.0 compare
+    equal, so their order among themselves does not matter to binary searches)."""
+    if owned and values.flags.writeable:
+        values.sort()
+        return values
+    return np.sort(values)
 
 
 def ks_test_sorted(sorted_reference: FloatArray, sorted_current: FloatArray) -> TestResult:
@@ -86,21 +96,30 @@ def ks_test_sorted(sorted_reference: FloatArray, sorted_current: FloatArray) -> 
     n1, n2 = sorted_reference.size, sorted_current.size
     if n1 == 0 or n2 == 0:
         raise ValueError("KS needs values in both samples")
+    from scipy import stats
+
     if max(n1, n2) <= KS_EXACT_MAX_N:
         result = stats.ks_2samp(sorted_reference, sorted_current)
         return TestResult(float(result.statistic), float(result.pvalue))
     right = np.searchsorted(sorted_reference, sorted_current, side="right")
-    left = right.copy()
-    candidates = np.flatnonzero(right > 0)
-    in_reference = candidates[sorted_reference[right[candidates] - 1] == sorted_current[candidates]]
+    # right == 0 clips to index 0, whose value is then above the current value, so never equal.
+    in_reference = np.flatnonzero(np.take(sorted_reference, right - 1, mode="clip") == sorted_current)
+    left = right
     if in_reference.size:
+        left = right.copy()
         left[in_reference] = np.searchsorted(sorted_reference, sorted_current[in_reference], side="left")
     rank = np.arange(1, n2 + 1, dtype=np.int64)  # current values <= sorted_current[j], up to ties
-    # F_ref - F_cur: largest just below each next current value (and below the first one).
-    above = left[1:] / n1 - rank[:-1] / n2
-    d_plus = max(float(left[0] / n1), float(above.max()) if above.size else 0.0)
-    # F_cur - F_ref at the current values themselves (scipy's -cddiffs, clipped at 0).
-    d_minus = float(np.clip(-(right / n1 - rank / n2).min(), 0, 1))
+    # F_ref - F_cur just below each next current value (and below the first one), then F_cur - F_ref at the
+    # current values (scipy's -cddiffs). Compared exactly as integers scaled by n1 * n2, then evaluated as
+    # ks_2samp evaluates them (count/n1 - count/n2) at the maximising indices, ties included.
+    above = left[1:] * n2 - rank[:-1] * n1
+    below = rank * n1 - right * n2
+    d_plus = float(left[0] / n1)
+    if above.size:
+        best = np.flatnonzero(above == above.max())
+        d_plus = max(d_plus, float((left[best + 1] / n1 - rank[best] / n2).max()))
+    best = np.flatnonzero(below == below.max())
+    d_minus = float(np.clip(-(right[best] / n1 - rank[best] / n2).min(), 0, 1))
     statistic = max(d_plus, d_minus)
     m, n = sorted([float(n1), float(n2)], reverse=True)
     effective_n = float(np.round(m * n / (m + n)))
@@ -114,6 +133,8 @@ def kstwo_sf(d: float, n: float) -> float:
     by a slow scalar loop, the same Birnbaum-Tingey series is summed vectorised in log space; the two agree
     to about 1e-9 relative. Everywhere else this is scipy's own call.
     """
+    from scipy import stats
+
     nd2 = n * d * d
     if n >= SMIRNOV_VECTORISED_MIN_N and 2.2 <= nd2 < 370.0 and 1.0 < n * d < n - 1 and d < 0.5:
         return float(np.clip(2 * smirnov_sf(int(n), d), 0, 1))
@@ -122,6 +143,8 @@ def kstwo_sf(d: float, n: float) -> float:
 
 def smirnov_sf(n: int, d: float) -> float:
     """P(D+_n >= d), one-sided one-sample: `d * sum_j C(n,j) (1-d-j/n)^(n-j) (d+j/n)^(j-1)`."""
+    from scipy import special
+
     j = np.arange(0, math.floor(n * (1 - d)) + 1, dtype=np.float64)
     log_binomial = -np.log1p(n) - special.betaln(n - j + 1, j + 1)
     with np.errstate(divide="ignore"):
@@ -143,5 +166,19 @@ def null_psi_quantile(n_reference: int, n_current: int, n_bins: int, q: float = 
     """
     if n_reference == 0 or n_current == 0:
         return math.inf
+    from scipy import stats
+
     dof = max(n_bins - 1, 1)
     return float(stats.chi2.ppf(q, dof) * (1 / n_reference + 1 / n_current))
+
+
+def warm_up() -> threading.Thread:
+    """Start importing scipy's statistics (about a second) in a background thread; returns the thread."""
+
+    def load() -> None:
+        importlib.import_module("scipy.stats")
+        importlib.import_module("scipy.spatial.distance")
+
+    thread = threading.Thread(target=load, name="scipy-import", daemon=True)
+    thread.start()
+    return thread
