@@ -54,8 +54,10 @@ EVIDENTLY_SCRIPT = textwrap.dedent(
         config = metric["config"]
         if config.get("type", "").endswith("ValueDrift"):
             method, value, threshold = config["method"], metric["value"], config["threshold"]
-            drifted = value < threshold if "p_value" in method else value >= threshold
-            columns[config["column"]] = {"method": method, "value": value, "threshold": threshold, "drift": drifted}
+            drifted = bool(value < threshold if "p_value" in method else value >= threshold)
+            columns[config["column"]] = {
+                "method": method, "value": value, "threshold": threshold, "drift": drifted
+            }
     json.dump({"columns": columns}, open(sys.argv[3], "w"))
     """
 )
@@ -91,7 +93,9 @@ def generate(rows: int, numeric: int, categorical: int, seed: int, current: bool
         columns[f"x{index:02d}"] = _drift(index, values) if current else values
     for index in range(categorical):
         p = CATEGORY_P[::-1] if current and index < DRIFTED_CATEGORICAL else CATEGORY_P
-        columns[f"c{index}"] = pa.array(CATEGORIES[rng.choice(len(CATEGORIES), rows, p=p)]).dictionary_encode()
+        columns[f"c{index}"] = pa.array(
+            CATEGORIES[rng.choice(len(CATEGORIES), rows, p=p)]
+        ).dictionary_encode()
     return pa.table(columns)
 
 
@@ -113,7 +117,10 @@ def ensure_data(rows: int, numeric: int, categorical: int) -> tuple[Path, Path]:
 
 
 def measure(argv: list[str], label: str, timeout: float = 3600) -> dict[str, Any]:
-    """Run argv in a subprocess; wall seconds and the child's peak RSS (bytes), measured the same for all."""
+    """Run argv in a subprocess; wall seconds, CPU seconds and the child's peak RSS (bytes), measured the same
+    way for every tool. The load average around the run is kept: other work on a shared machine stretches
+    wall time but not CPU time."""
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = started + timeout
@@ -130,8 +137,16 @@ def measure(argv: list[str], label: str, timeout: float = 3600) -> dict[str, Any
     stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
     if process.returncode != 0:
         raise RuntimeError(f"{label} exited {process.returncode}:\n{stderr[-3000:]}")
-    print(f"{label}: {wall:.2f} s, peak {usage.ru_maxrss / 1024:.0f} MiB", file=sys.stderr)
-    return {"wall_seconds": round(wall, 3), "peak_rss_bytes": int(usage.ru_maxrss) * 1024}
+    cpu = usage.ru_utime + usage.ru_stime
+    print(
+        f"{label}: {wall:.2f} s wall, {cpu:.2f} s CPU, peak {usage.ru_maxrss / 1024:.0f} MiB", file=sys.stderr
+    )
+    return {
+        "wall_seconds": round(wall, 3),
+        "cpu_seconds": round(cpu, 3),
+        "peak_rss_bytes": int(usage.ru_maxrss) * 1024,
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
 
 
 def ensure_evidently() -> Path:
@@ -141,7 +156,10 @@ def ensure_evidently() -> Path:
     if python.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
         return python
     subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *EVIDENTLY_PINS], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *EVIDENTLY_PINS],
+        check=True,
+    )
     return python
 
 
@@ -177,7 +195,12 @@ def versions(evidently_python: Path | None) -> dict[str, str]:
     import pandas
     import scipy
 
-    found = {"numpy": np.__version__, "scipy": scipy.__version__, "pyarrow": pa.__version__, "pandas": pandas.__version__}
+    found = {
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pyarrow": pa.__version__,
+        "pandas": pandas.__version__,
+    }
     if evidently_python is not None:
         found["evidently"] = _output(evidently_python, "import evidently; print(evidently.__version__)")
         found["evidently_pandas"] = _output(evidently_python, "import pandas; print(pandas.__version__)")
@@ -217,21 +240,28 @@ def main(argv: list[str] | None = None) -> int:
     profile = out / "profile.npz"
     figures: dict[str, Any] = {}
     figures["profile_build"] = measure(
-        [*drift_cli, "profile", "--reference", str(reference), "--out", str(profile), "--categorical", categorical],
+        [
+            *drift_cli,
+            "profile",
+            "--reference",
+            str(reference),
+            "--out",
+            str(profile),
+            "--categorical",
+            categorical,
+        ],
         "mlplat-drift profile",
     )
     figures["profile_build"]["profile_bytes"] = profile.stat().st_size
     from_profile, from_reference = out / "from_profile.json", out / "from_reference.json"
+    run = [*drift_cli, "run", "--current", str(current), "--categorical", categorical]
     figures["from_profile"] = measure(
-        [*drift_cli, "run", "--reference-profile", str(profile), "--current", str(current), "--categorical", categorical,
-         "--out", str(from_profile)],
+        [*run, "--reference-profile", str(profile), "--out", str(from_profile)],
         "mlplat-drift run --reference-profile",
-    )  # fmt: skip
+    )
     figures["from_reference"] = measure(
-        [*drift_cli, "run", "--reference", str(reference), "--current", str(current), "--categorical", categorical,
-         "--out", str(from_reference)],
-        "mlplat-drift run --reference",
-    )  # fmt: skip
+        [*run, "--reference", str(reference), "--out", str(from_reference)], "mlplat-drift run --reference"
+    )
     ours = drifted(from_profile)
     assert ours == drifted(from_reference), "profile and raw reference runs disagree"
     figures["from_profile"]["drifted"] = ours
@@ -255,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         script, evidently_out = out / "evidently_run.py", out / "evidently.json"
         script.write_text(EVIDENTLY_SCRIPT)
         evidently = measure(
-            [str(evidently_python), str(script), str(reference), str(current), str(evidently_out)], "evidently"
+            [str(evidently_python), str(script), str(reference), str(current), str(evidently_out)],
+            "evidently",
         )
         columns = json.loads(evidently_out.read_text())["columns"]
         evidently["drifted"] = sorted(name for name, entry in columns.items() if entry["drift"])
@@ -266,12 +297,18 @@ def main(argv: list[str] | None = None) -> int:
         result["ratios"] = {
             "speed_vs_evidently": round(evidently["wall_seconds"] / ours_profile["wall_seconds"], 2),
             "memory_vs_evidently": round(ours_profile["peak_rss_bytes"] / evidently["peak_rss_bytes"], 3),
-            "speed_vs_evidently_from_reference": round(evidently["wall_seconds"] / ours_raw["wall_seconds"], 2),
-            "memory_vs_evidently_from_reference": round(ours_raw["peak_rss_bytes"] / evidently["peak_rss_bytes"], 3),
+            "speed_vs_evidently_from_reference": round(
+                evidently["wall_seconds"] / ours_raw["wall_seconds"], 2
+            ),
+            "memory_vs_evidently_from_reference": round(
+                ours_raw["peak_rss_bytes"] / evidently["peak_rss_bytes"], 3
+            ),
+            "cpu_vs_evidently": round(evidently["cpu_seconds"] / ours_profile["cpu_seconds"], 2),
         }
         result["ratio_definitions"] = {
             "speed_vs_evidently": "Evidently wall seconds / mlplat-drift (from a saved profile) wall seconds",
             "memory_vs_evidently": "mlplat-drift peak RSS / Evidently peak RSS (below 1: ours is lower)",
+            "cpu_vs_evidently": "Evidently CPU seconds / mlplat-drift (from a saved profile) CPU seconds",
         }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
