@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runtime.drift import storage
+from runtime.drift.allocator import keep_freed_memory
 from runtime.drift.compare import CompareOptions
 from runtime.drift.errors import DriftActionError, DriftError, DriftInputError
-from runtime.drift.profile import build_profile, profile_bytes
+from runtime.drift.profile import build_profile, profile_bytes, save_profile
 from runtime.drift.runner import ReferenceSource, analyse, reaches, report_json, write_reports
+from runtime.drift.settings import DEFAULT_PROFILE_ARTIFACT
 from runtime.drift.statistics import warm_up
 from runtime.drift.tables import read_table
 from runtime.drift.thresholds import Thresholds
@@ -65,7 +67,13 @@ def _parser() -> argparse.ArgumentParser:
 
     profile = commands.add_parser("profile", help="save a reference profile (at training time)")
     profile.add_argument("--reference", required=True, help="reference sample: .parquet/.csv, local or s3://")
-    profile.add_argument("--out", required=True, help="profile file to write (.npz), local or s3://")
+    profile.add_argument("--out", help="profile file to write (.npz), local or s3://")
+    profile.add_argument(
+        "--mlflow-run", help="also log it to this MLflow run (MLFLOW_TRACKING_URI) as --artifact-path"
+    )
+    profile.add_argument(
+        "--artifact-path", default=DEFAULT_PROFILE_ARTIFACT, help="the artifact's path in the run"
+    )
     profile.add_argument("--exclude", help="comma-separated columns to leave out")
     profile.add_argument(
         "--max-ks-values",
@@ -113,6 +121,8 @@ def _run(args: argparse.Namespace) -> int:
 def _profile(args: argparse.Namespace) -> int:
     if args.max_ks_values is not None and args.max_ks_values < 2:
         raise DriftInputError("--max-ks-values must be at least 2")
+    if not args.out and not args.mlflow_run:
+        raise DriftInputError("give --out, --mlflow-run or both")
     profile = build_profile(
         read_table(args.reference),
         categorical=_names(args.categorical),
@@ -122,13 +132,19 @@ def _profile(args: argparse.Namespace) -> int:
         source=args.reference,
         workers=_workers(args.workers),
     )
-    if storage.is_s3(args.out):
+    if args.out and storage.is_s3(args.out):
         storage.write_bytes(args.out, profile_bytes(profile))
-    else:
-        from runtime.drift.profile import save_profile
-
+    elif args.out:
         save_profile(profile, Path(args.out))
-    print(f"profile of {len(profile.features)} features, {profile.n_rows} rows: {args.out}", file=sys.stderr)
+    if args.mlflow_run:
+        from runtime.drift import registry
+
+        mlflow = registry.client(os.environ.get("MLFLOW_TRACKING_URI"))
+        registry.log_reference_profile(mlflow, args.mlflow_run, profile_bytes(profile), args.artifact_path)
+    where = ", ".join(
+        filter(None, [args.out, args.mlflow_run and f"run {args.mlflow_run}: {args.artifact_path}"])
+    )
+    print(f"profile of {len(profile.features)} features, {profile.n_rows} rows: {where}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -144,6 +160,7 @@ def _job() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mlplat-drift` console script."""
     args = _parser().parse_args(argv)
+    keep_freed_memory()
     warm_up()
     try:
         if args.command == "run":

@@ -2,14 +2,17 @@
 
 Per numeric feature: decile edges, bin counts and the *sorted* finite reference values, so the KS test stays
 exact (a bounded subsample can be kept instead with `max_ks_values`; the report then says `ks_exact: false`).
-Per categorical feature: the category counts. Saved as one uncompressed NPZ file: a `meta` JSON document plus
-one array per numeric feature, loaded lazily so a run holds one reference column at a time.
+Per categorical feature: the category counts. Saved as one uncompressed NPZ file (`numpy.load` reads it): a
+`meta` JSON document plus one array per numeric feature. A local file's arrays are memory-mapped in place (no
+copy), others are read lazily, so a run holds one reference column at a time.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import struct
+import zipfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -220,7 +223,50 @@ def _lazy(archive: Any, key: str) -> Callable[[], FloatArray]:
     return lambda: np.asarray(archive[key], dtype=np.float64)
 
 
-def _feature_from_meta(entry: Mapping[str, Any], index: int, archive: Any) -> FeatureProfile:
+def _mapped(path: Path, member: zipfile.ZipInfo) -> Callable[[], FloatArray] | None:
+    """A zero-copy loader for an uncompressed NPZ member: memory-map its array data in place (the member's
+    local header, then the .npy header, then the raw values); None when the member is not mappable."""
+    if member.compress_type != zipfile.ZIP_STORED:
+        return None
+    with path.open("rb") as handle:
+        handle.seek(member.header_offset)
+        local = handle.read(30)
+        if local[:4] != b"PK\x03\x04":
+            return None
+        name_length, extra_length = struct.unpack("<HH", local[26:30])
+        start = member.header_offset + 30 + name_length + extra_length
+        handle.seek(start)
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            return None
+        offset = handle.tell()
+    if fortran or dtype != np.float64 or len(shape) != 1:
+        return None
+    if shape[0] == 0:
+        return lambda: np.empty(0)
+    return lambda: np.memmap(path, dtype=np.float64, mode="r", offset=offset, shape=shape)
+
+
+def _loaders(source: Path | bytes, archive: Any) -> dict[str, Callable[[], FloatArray]]:
+    """One loader per `sorted_<i>` array: memory-mapped from a local file, else read from the archive."""
+    loaders = {key: _lazy(archive, key) for key in archive.files if key.startswith("sorted_")}
+    if isinstance(source, Path):
+        with zipfile.ZipFile(source) as listing:
+            for member in listing.infolist():
+                key = member.filename.removesuffix(".npy")
+                mapped = _mapped(source, member) if key in loaders else None
+                if mapped is not None:
+                    loaders[key] = mapped
+    return loaders
+
+
+def _feature_from_meta(
+    entry: Mapping[str, Any], index: int, loaders: Mapping[str, Callable[[], FloatArray]]
+) -> FeatureProfile:
     kind = Kind(entry["kind"])
     if "problem" in entry:
         return UnusableProfile(entry["name"], kind, int(entry["n_rows"]), str(entry["problem"]))
@@ -234,7 +280,7 @@ def _feature_from_meta(entry: Mapping[str, Any], index: int, archive: Any) -> Fe
             n_infinite=int(entry["n_infinite"]),
             n_values=int(entry["n_values"]),
             ks_exact=bool(entry["ks_exact"]),
-            load_sorted=_lazy(archive, f"sorted_{index}"),
+            load_sorted=loaders[f"sorted_{index}"],
         )
     counts = {str(key): int(value) for key, value in entry["counts"].items()}
     return CategoricalProfile(
@@ -256,8 +302,12 @@ def load_profile(source: Path | bytes) -> ReferenceProfile:
         raise DriftInputError(
             f"the reference profile has schema {meta.get('schema')!r}, expected {PROFILE_SCHEMA}"
         )
+    try:
+        loaders = _loaders(source, archive)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise DriftInputError(f"cannot read the reference profile: {error}") from None
     features = {
-        entry["name"]: _feature_from_meta(entry, index, archive)
+        entry["name"]: _feature_from_meta(entry, index, loaders)
         for index, entry in enumerate(meta["features"])
     }
     return ReferenceProfile(features, int(meta["n_rows"]), meta.get("prediction_column"), str(meta["source"]))

@@ -10,6 +10,7 @@ needs no guessing from version numbers; a version promoted without `promote()` s
 from __future__ import annotations
 
 import json
+import posixpath
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,18 @@ def previous_champion(mlflow: Any, name: str, version: str) -> str | None:
         earlier = [item for item in history[:index] if item != version]
         return earlier[-1] if earlier else None
     return None
+
+
+def log_reference_profile(mlflow: Any, run_id: str, data: bytes, artifact_path: str) -> None:
+    """Log a profile (NPZ bytes) to a training run at `artifact_path` (e.g. drift/reference_profile.npz)."""
+    folder, name = posixpath.split(artifact_path)
+    with tempfile.TemporaryDirectory(prefix="mlplat-drift-") as scratch:
+        path = Path(scratch) / name
+        path.write_bytes(data)
+        try:
+            mlflow.log_artifact(run_id, str(path), folder or None)
+        except Exception as error:
+            raise DriftActionError(f"cannot log the profile to run {run_id}: {error}") from None
 
 
 def reference_profile_bytes(mlflow: Any, run_id: str | None, artifact_path: str) -> bytes:

@@ -108,18 +108,21 @@ def ks_test_sorted(sorted_reference: FloatArray, sorted_current: FloatArray) -> 
     if in_reference.size:
         left = right.copy()
         left[in_reference] = np.searchsorted(sorted_reference, sorted_current[in_reference], side="left")
-    rank = np.arange(1, n2 + 1, dtype=np.int64)  # current values <= sorted_current[j], up to ties
+    # rank j+1 = current values <= sorted_current[j] (up to ties); scaled by n1 for exact integer comparison.
+    scaled_rank = np.arange(n1, (n2 + 1) * n1, n1, dtype=np.int64)
     # F_ref - F_cur just below each next current value (and below the first one), then F_cur - F_ref at the
     # current values (scipy's -cddiffs). Compared exactly as integers scaled by n1 * n2, then evaluated as
     # ks_2samp evaluates them (count/n1 - count/n2) at the maximising indices, ties included.
-    above = left[1:] * n2 - rank[:-1] * n1
-    below = rank * n1 - right * n2
+    above = left[1:] * n2
+    above -= scaled_rank[:-1]
+    below = right * n2
+    np.subtract(scaled_rank, below, out=below)
     d_plus = float(left[0] / n1)
     if above.size:
         best = np.flatnonzero(above == above.max())
-        d_plus = max(d_plus, float((left[best + 1] / n1 - rank[best] / n2).max()))
+        d_plus = max(d_plus, float((left[best + 1] / n1 - (best + 1) / n2).max()))
     best = np.flatnonzero(below == below.max())
-    d_minus = float(np.clip(-(right[best] / n1 - rank[best] / n2).min(), 0, 1))
+    d_minus = float(np.clip(-(right[best] / n1 - (best + 1) / n2).min(), 0, 1))
     statistic = max(d_plus, d_minus)
     m, n = sorted([float(n1), float(n2)], reverse=True)
     effective_n = float(np.round(m * n / (m + n)))

@@ -18,7 +18,7 @@ import pytest
 from runtime import prediction_log
 from runtime.drift import registry, storage
 from runtime.drift.job import run_job
-from runtime.drift.profile import build_profile, profile_bytes
+from runtime.drift.profile import build_profile, load_profile, profile_bytes
 from runtime.drift.settings import DEFAULT_PROFILE_ARTIFACT, load_job_settings
 from tests.runtime.conftest import Server
 from tests.runtime.drift.http_capture import CaptureServer
@@ -77,28 +77,10 @@ def registered(mlflow_server: Server, monkeypatch: pytest.MonkeyPatch, request: 
     profile = reference_profile()
     for _ in range(2):
         run = client.create_run(experiment)
-        with storage_tmp(profile) as path:
-            client.log_artifact(run.info.run_id, str(path), "drift")
+        registry.log_reference_profile(client, run.info.run_id, profile, DEFAULT_PROFILE_ARTIFACT)
         version = client.create_model_version(name, f"{run.info.artifact_uri}/model", run.info.run_id)
         registry.promote(client, name, str(version.version))
     return name
-
-
-class storage_tmp:
-    """A temporary file named like the profile artifact."""
-
-    def __init__(self, data: bytes) -> None:
-        import tempfile
-
-        self.folder = tempfile.TemporaryDirectory()
-        self.path = Path(self.folder.name) / Path(DEFAULT_PROFILE_ARTIFACT).name
-        self.path.write_bytes(data)
-
-    def __enter__(self) -> Path:
-        return self.path
-
-    def __exit__(self, *exc: object) -> None:
-        self.folder.cleanup()
 
 
 @pytest.fixture
@@ -242,6 +224,26 @@ def test_retrain_event_goes_to_eventbridge_once_per_window(
     assert any("already requested" in action for action in second.actions)
     assert not sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages")
     storage.s3_client.cache_clear()
+
+
+def test_profile_command_logs_to_the_training_run(
+    mlflow_server: Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    from runtime.drift.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    client = MlflowClient(mlflow_server.url)
+    run = client.create_run(client.create_experiment("drift-profile-cli"))
+    sample = tmp_path / "train.parquet"
+    values = features(1, 3000, 0.0)
+    pq.write_table(pa.table({**values, "prediction": values["f0"]}), sample)
+    argv = ["profile", "--reference", str(sample), "--prediction-column", "prediction"]
+    assert main([*argv, "--mlflow-run", run.info.run_id]) == 0
+    data = registry.reference_profile_bytes(client, run.info.run_id, DEFAULT_PROFILE_ARTIFACT)
+    assert load_profile(data).prediction_column == "prediction"
+    assert main(argv) == 2
 
 
 def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,3 +41,15 @@ def test_unreadable_profile_is_a_clear_error() -> None:
 
     with pytest.raises(DriftInputError, match="cannot read the reference profile"):
         load_profile(b"not a profile")
+
+
+def test_local_profile_arrays_are_memory_mapped(tmp_path: Path) -> None:
+    reference = mixed_table(3, 20_000)
+    profile = build_profile(reference)
+    save_profile(profile, tmp_path / "p.npz")
+    loaded = load_profile(tmp_path / "p.npz")
+    values = loaded.features["x1"].load_sorted()  # type: ignore[union-attr]
+    assert isinstance(values, np.memmap)
+    assert np.array_equal(values, np.sort(reference["x1"].to_numpy()))
+    current = mixed_table(4, 15_000, shift=0.3)
+    assert compare(loaded, current, CompareOptions()) == compare(profile, current, CompareOptions())
