@@ -16,9 +16,8 @@ from runtime.drift import storage
 from runtime.drift.allocator import keep_freed_memory
 from runtime.drift.compare import CompareOptions
 from runtime.drift.errors import DriftActionError, DriftError, DriftInputError
-from runtime.drift.profile import build_profile, profile_bytes, save_profile
+from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT, build_profile, profile_bytes, save_profile
 from runtime.drift.runner import ReferenceSource, analyse, reaches, report_json, write_reports
-from runtime.drift.settings import DEFAULT_PROFILE_ARTIFACT
 from runtime.drift.statistics import warm_up
 from runtime.drift.tables import read_table
 from runtime.drift.thresholds import Thresholds

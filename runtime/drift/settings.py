@@ -10,9 +10,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runtime.drift.errors import DriftInputError
+from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT
 from runtime.drift.thresholds import Thresholds
-
-DEFAULT_PROFILE_ARTIFACT = "drift/reference_profile.npz"
 
 
 class Action(StrEnum):

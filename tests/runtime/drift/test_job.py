@@ -18,8 +18,8 @@ import pytest
 from runtime import prediction_log
 from runtime.drift import registry, storage
 from runtime.drift.job import run_job
-from runtime.drift.profile import build_profile, load_profile, profile_bytes
-from runtime.drift.settings import DEFAULT_PROFILE_ARTIFACT, load_job_settings
+from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT, build_profile, load_profile, profile_bytes
+from runtime.drift.settings import load_job_settings
 from tests.runtime.conftest import Server
 from tests.runtime.drift.http_capture import CaptureServer
 
