@@ -93,9 +93,7 @@ def generate(rows: int, numeric: int, categorical: int, seed: int, current: bool
         columns[f"x{index:02d}"] = _drift(index, values) if current else values
     for index in range(categorical):
         p = CATEGORY_P[::-1] if current and index < DRIFTED_CATEGORICAL else CATEGORY_P
-        columns[f"c{index}"] = pa.array(
-            CATEGORIES[rng.choice(len(CATEGORIES), rows, p=p)]
-        ).dictionary_encode()
+        columns[f"c{index}"] = pa.array(CATEGORIES[rng.choice(len(CATEGORIES), rows, p=p)]).dictionary_encode()
     return pa.table(columns)
 
 
@@ -138,9 +136,7 @@ def measure(argv: list[str], label: str, timeout: float = 3600) -> dict[str, Any
     if process.returncode != 0:
         raise RuntimeError(f"{label} exited {process.returncode}:\n{stderr[-3000:]}")
     cpu = usage.ru_utime + usage.ru_stime
-    print(
-        f"{label}: {wall:.2f} s wall, {cpu:.2f} s CPU, peak {usage.ru_maxrss / 1024:.0f} MiB", file=sys.stderr
-    )
+    print(f"{label}: {wall:.2f} s wall, {cpu:.2f} s CPU, peak {usage.ru_maxrss / 1024:.0f} MiB", file=sys.stderr)
     return {
         "wall_seconds": round(wall, 3),
         "cpu_seconds": round(cpu, 3),
@@ -236,9 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--categorical", type=int, default=3)
     parser.add_argument("--skip-evidently", action="store_true", help="only our tool (quick iterations)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="runs of our tool per mode (the median is used)"
-    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of our tool per mode (the median is used)")
     args = parser.parse_args(argv)
 
     reference, current = ensure_data(args.rows, args.numeric, args.categorical)
@@ -258,8 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         ("from_reference", ["--reference", str(reference)], from_reference),
     ):
         runs = [
-            measure([*run, *source, "--out", str(target)], f"mlplat-drift run {source[0]}")
-            for _ in range(args.repeat)
+            measure([*run, *source, "--out", str(target)], f"mlplat-drift run {source[0]}") for _ in range(args.repeat)
         ]
         figures[key] = median_run(runs)
     ours = drifted(from_profile)
@@ -297,12 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         result["ratios"] = {
             "speed_vs_evidently": round(evidently["wall_seconds"] / ours_profile["wall_seconds"], 2),
             "memory_vs_evidently": round(ours_profile["peak_rss_bytes"] / evidently["peak_rss_bytes"], 3),
-            "speed_vs_evidently_from_reference": round(
-                evidently["wall_seconds"] / ours_raw["wall_seconds"], 2
-            ),
-            "memory_vs_evidently_from_reference": round(
-                ours_raw["peak_rss_bytes"] / evidently["peak_rss_bytes"], 3
-            ),
+            "speed_vs_evidently_from_reference": round(evidently["wall_seconds"] / ours_raw["wall_seconds"], 2),
+            "memory_vs_evidently_from_reference": round(ours_raw["peak_rss_bytes"] / evidently["peak_rss_bytes"], 3),
             "cpu_vs_evidently": round(evidently["cpu_seconds"] / ours_profile["cpu_seconds"], 2),
         }
         result["ratio_definitions"] = {

@@ -89,9 +89,7 @@ def ensure_wrk() -> str | None:
         script = REPO_ROOT / "scripts" / "ensure-system-deps.sh"
         result = subprocess.run([str(script), "wrk:wrk"], check=False, capture_output=True, text=True)
         if result.returncode != 0:
-            print(
-                f"wrk unavailable ({result.stderr.strip()}); using the Python load generator", file=sys.stderr
-            )
+            print(f"wrk unavailable ({result.stderr.strip()}); using the Python load generator", file=sys.stderr)
     return shutil.which("wrk")
 
 
@@ -108,8 +106,7 @@ def _latency_ms(text: str, percentile: str) -> float:
 def run_wrk(wrk: str, url: str, body: str, *, connections: int, duration: float, script_dir: Path) -> Load:
     script = script_dir / "post.lua"
     script.write_text(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = {json.dumps(body)}\n"
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n'
     )
     argv = [wrk, "-t1", f"-c{connections}", f"-d{duration:.0f}s", "--latency", "-s", str(script), url]
     output = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=duration + 60).stdout
@@ -121,12 +118,9 @@ def run_wrk(wrk: str, url: str, body: str, *, connections: int, duration: float,
     return Load(rps, _latency_ms(output, "50"), _latency_ms(output, "99"), total, errors, "wrk -t1")
 
 
-async def _python_load(
-    host: str, port: int, path: str, body: bytes, *, connections: int, duration: float
-) -> Load:
+async def _python_load(host: str, port: int, path: str, body: bytes, *, connections: int, duration: float) -> Load:
     request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     latencies: list[float] = []
     errors = 0
@@ -161,9 +155,7 @@ async def _python_load(
     )
 
 
-def measure(
-    wrk: str | None, port: int, path: str, *, connections: int, duration: float, workdir: Path
-) -> Load:
+def measure(wrk: str | None, port: int, path: str, *, connections: int, duration: float, workdir: Path) -> Load:
     url = f"http://{LOOPBACK}:{port}{path}"
     if wrk is not None:
         run_wrk(wrk, url, BODY, connections=connections, duration=2, script_dir=workdir)  # warm-up, discarded
@@ -200,16 +192,12 @@ def register_model(tracking_uri: str, artifacts: Path) -> str:
             pip_requirements=["scikit-learn"],
             serialization_format="cloudpickle",
         )
-    MlflowClient(tracking_uri).set_registered_model_alias(
-        MODEL_NAME, "champion", info.registered_model_version
-    )
+    MlflowClient(tracking_uri).set_registered_model_alias(MODEL_NAME, "champion", info.registered_model_version)
     return str(info.registered_model_version)
 
 
 @contextmanager
-def server(
-    name: str, argv: list[str], port: int, *, health: str, env: dict[str, str], workdir: Path
-) -> Iterator[int]:
+def server(name: str, argv: list[str], port: int, *, health: str, env: dict[str, str], workdir: Path) -> Iterator[int]:
     process = ManagedProcess(
         name, argv, workdir / f"{name}.log", port, health_url=f"http://{LOOPBACK}:{port}{health}", env=env,
         cwd=REPO_ROOT,
@@ -257,9 +245,7 @@ def feature_bench(tracking_uri: str, workdir: Path, iterations: int) -> dict[str
         client = redis.Redis.from_url(url)
         ids = [f"c-{i}" for i in range(ENTITIES)]
         for i, entity in enumerate(ids):
-            key, mapping = write_entity(
-                TENANT, entity, {f: float(i + j) for j, f in enumerate(FEATURES)}, time.time()
-            )
+            key, mapping = write_entity(TENANT, entity, {f: float(i + j) for j, f in enumerate(FEATURES)}, time.time())
             client.hset(key, mapping=mapping)  # type: ignore[arg-type]
         client.close()
 
@@ -279,9 +265,7 @@ def feature_bench(tracking_uri: str, workdir: Path, iterations: int) -> dict[str
             tracking_uri, workdir, redis_url=url, region="eu-west-1",
             residency_file=str(REPO_ROOT / "stacks" / "platform.yaml"), prediction_log_sample="0",
         )  # fmt: skip
-        with server(
-            "mlplat-predict", mlplat_argv(port), port, health="/health/ready", env=env, workdir=workdir
-        ):
+        with server("mlplat-predict", mlplat_argv(port), port, health="/health/ready", env=env, workdir=workdir):
             payload = {"tenant": TENANT, "entity_ids": ids}
             timings = []
             with httpx.Client(base_url=f"http://{LOOPBACK}:{port}", timeout=10) as http:
@@ -291,9 +275,7 @@ def feature_bench(tracking_uri: str, workdir: Path, iterations: int) -> dict[str
                     started = time.perf_counter()
                     http.post("/v1/predict", json=payload).raise_for_status()
                     timings.append(time.perf_counter() - started)
-                server_side = _histogram_mean(
-                    http.get("/metrics").text, "mlplat_feature_fetch_duration_seconds"
-                )
+                server_side = _histogram_mean(http.get("/metrics").text, "mlplat_feature_fetch_duration_seconds")
         predict = _percentiles(timings)
     finally:
         redis_process.stop()
@@ -365,14 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the median is reported")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument(
-        "--sweep", action="store_true", help="also measure batching settings (documents defaults)"
-    )
+    parser.add_argument("--sweep", action="store_true", help="also measure batching settings (documents defaults)")
     parser.add_argument("--feature-iterations", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument(
-        "--features-only", action="store_true", help="only the online-feature fetch benchmark"
-    )
+    parser.add_argument("--features-only", action="store_true", help="only the online-feature fetch benchmark")
     args = parser.parse_args(argv)
     if args.features_only:
         return features_only(args.out, args.feature_iterations)
@@ -418,9 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                     load = measure(
                         wrk, port, path, connections=args.connections, duration=args.duration, workdir=workdir
                     )
-                raw[name].append(
-                    {**load.as_dict(), "round": round_index, "load_average": list(os.getloadavg())}
-                )
+                raw[name].append({**load.as_dict(), "round": round_index, "load_average": list(os.getloadavg())})
                 print(
                     f"{name:32s} round {round_index}: {load.requests_per_second:9.1f} req/s  "
                     f"p50 {load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  errors {load.errors}"
@@ -460,9 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "serving.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "features.json").write_text(
-        json.dumps({"benchmark": "features", **info, **features}, indent=2) + "\n"
-    )
+    (args.out / "features.json").write_text(json.dumps({"benchmark": "features", **info, **features}, indent=2) + "\n")
     print(json.dumps({"ratios": ratios, "features": features["fetch_ms"]}, indent=2))
     return 0
 
@@ -477,9 +451,7 @@ def features_only(out: Path, iterations: int) -> int:
         register_model(tracking_uri, workdir / "artifacts")
         features = feature_bench(tracking_uri, workdir, iterations)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "features.json").write_text(
-        json.dumps({"benchmark": "features", **info, **features}, indent=2) + "\n"
-    )
+    (out / "features.json").write_text(json.dumps({"benchmark": "features", **info, **features}, indent=2) + "\n")
     print(json.dumps(features["fetch_ms"]))
     return 0
 

@@ -62,9 +62,7 @@ def post_json(url: str, payload: dict[str, Any]) -> None:
         raise DriftActionError(f"webhook {url} answered {response.status_code}: {response.text[:200]}")
 
 
-def retrain_event(
-    model: str, version: str, window_id: str, report: dict[str, Any], report_uri: str
-) -> dict[str, Any]:
+def retrain_event(model: str, version: str, window_id: str, report: dict[str, Any], report_uri: str) -> dict[str, Any]:
     """The retrain request: which model and version drifted, in which window, where the report is."""
     dataset = report["dataset"]
     return {
@@ -73,9 +71,7 @@ def retrain_event(
         "window": window_id,
         "status": dataset["status"],
         "drift_share": dataset["drift_share"],
-        "drifted_features": [
-            name for name, entry in report["features"].items() if entry["status"] == "alert"
-        ],
+        "drifted_features": [name for name, entry in report["features"].items() if entry["status"] == "alert"],
         "report": report_uri,
     }
 

@@ -45,34 +45,24 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="compare a current sample with a reference sample or profile")
     source = run.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--reference", help="reference sample: .parquet/.csv file or directory, local or s3://"
-    )
+    source.add_argument("--reference", help="reference sample: .parquet/.csv file or directory, local or s3://")
     source.add_argument("--reference-profile", help="a profile saved by `mlplat-drift profile`")
     run.add_argument("--current", required=True, help="current sample: .parquet/.csv file or directory")
     _add_reference_args(run)
     run.add_argument("--exclude", help="comma-separated columns to leave out (e.g. ids, timestamps)")
     run.add_argument("--out", help="write the JSON report here (default: stdout)")
     run.add_argument("--html", help="write the HTML report here")
-    run.add_argument(
-        "--fail-on", choices=("warn", "alert"), help="exit 1 when the dataset reaches this status"
-    )
+    run.add_argument("--fail-on", choices=("warn", "alert"), help="exit 1 when the dataset reaches this status")
     run.add_argument("--psi-warn", type=float, default=Thresholds.psi_warn)
     run.add_argument("--psi-alert", type=float, default=Thresholds.psi_alert)
     run.add_argument("--drift-share", type=float, default=Thresholds.drift_share_alert)
-    run.add_argument(
-        "--min-values", type=int, default=30, help="fewer values on a side: statistics unreliable"
-    )
+    run.add_argument("--min-values", type=int, default=30, help="fewer values on a side: statistics unreliable")
 
     profile = commands.add_parser("profile", help="save a reference profile (at training time)")
     profile.add_argument("--reference", required=True, help="reference sample: .parquet/.csv, local or s3://")
     profile.add_argument("--out", help="profile file to write (.npz), local or s3://")
-    profile.add_argument(
-        "--mlflow-run", help="also log it to this MLflow run (MLFLOW_TRACKING_URI) as --artifact-path"
-    )
-    profile.add_argument(
-        "--artifact-path", default=DEFAULT_PROFILE_ARTIFACT, help="the artifact's path in the run"
-    )
+    profile.add_argument("--mlflow-run", help="also log it to this MLflow run (MLFLOW_TRACKING_URI) as --artifact-path")
+    profile.add_argument("--artifact-path", default=DEFAULT_PROFILE_ARTIFACT, help="the artifact's path in the run")
     profile.add_argument("--exclude", help="comma-separated columns to leave out")
     profile.add_argument(
         "--max-ks-values",
@@ -86,9 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    thresholds = Thresholds(
-        psi_warn=args.psi_warn, psi_alert=args.psi_alert, drift_share_alert=args.drift_share
-    )
+    thresholds = Thresholds(psi_warn=args.psi_warn, psi_alert=args.psi_alert, drift_share_alert=args.drift_share)
     options = CompareOptions(
         thresholds=thresholds,
         min_reliable_values=args.min_values,
@@ -140,9 +128,7 @@ def _profile(args: argparse.Namespace) -> int:
 
         mlflow = registry.client(os.environ.get("MLFLOW_TRACKING_URI"))
         registry.log_reference_profile(mlflow, args.mlflow_run, profile_bytes(profile), args.artifact_path)
-    where = ", ".join(
-        filter(None, [args.out, args.mlflow_run and f"run {args.mlflow_run}: {args.artifact_path}"])
-    )
+    where = ", ".join(filter(None, [args.out, args.mlflow_run and f"run {args.mlflow_run}: {args.artifact_path}"]))
     print(f"profile of {len(profile.features)} features, {profile.n_rows} rows: {where}", file=sys.stderr)
     return EXIT_OK
 

@@ -46,9 +46,7 @@ class CategoricalValues:
 
 def is_numeric_type(data_type: pa.DataType) -> bool:
     """Integers, floats and decimals are numeric; booleans count as categories."""
-    return bool(
-        pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_decimal(data_type)
-    )
+    return bool(pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_decimal(data_type))
 
 
 def is_text_type(data_type: pa.DataType) -> bool:
@@ -66,16 +64,12 @@ def is_supported_type(data_type: pa.DataType) -> bool:
     )
 
 
-def infer_kind(
-    reference_type: pa.DataType, current_type: pa.DataType | None, declared_categorical: bool
-) -> Kind:
+def infer_kind(reference_type: pa.DataType, current_type: pa.DataType | None, declared_categorical: bool) -> Kind:
     """Categorical when declared, or when the reference (or, if the reference is all-null, the current)
     column holds something other than numbers."""
     if declared_categorical:
         return Kind.CATEGORICAL
-    deciding = (
-        current_type if pa.types.is_null(reference_type) and current_type is not None else reference_type
-    )
+    deciding = current_type if pa.types.is_null(reference_type) and current_type is not None else reference_type
     if is_numeric_type(deciding) or pa.types.is_null(deciding):
         return Kind.NUMERIC
     return Kind.CATEGORICAL
@@ -98,9 +92,7 @@ def _as_float64(column: pa.ChunkedArray, name: str, side: str) -> pa.ChunkedArra
                 f"column {name!r} is numeric but the {side} sample holds text that is not a number "
                 f"(for example {bad!r}); declare it with --categorical or fix the data"
             ) from None
-    raise DriftInputError(
-        f"column {name!r} in the {side} sample has type {column.type}, which is not numeric"
-    )
+    raise DriftInputError(f"column {name!r} in the {side} sample has type {column.type}, which is not numeric")
 
 
 def _first_non_numeric(column: pa.ChunkedArray) -> str:
@@ -141,8 +133,6 @@ def categorical_values(column: pa.ChunkedArray, name: str, side: str) -> Categor
     counts: dict[str, int] = {}
     if n_missing < n_rows:
         counted = pc.value_counts(column.drop_null())
-        for value, count in zip(
-            counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
-        ):
+        for value, count in zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True):
             counts[str(value)] = int(count)
     return CategoricalValues(counts, n_rows, n_missing, notes)

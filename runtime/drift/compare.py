@@ -88,8 +88,7 @@ def _finish(entry: dict[str, Any], n_bins: int, options: CompareOptions) -> dict
     n_ref, n_cur = entry["n_reference"], entry["n_current"]
     entry["null_psi_99"] = null_psi_quantile(n_ref, n_cur, n_bins)
     entry["reliable"] = bool(
-        min(n_ref, n_cur) >= options.min_reliable_values
-        and entry["null_psi_99"] < options.thresholds.psi_alert
+        min(n_ref, n_cur) >= options.min_reliable_values and entry["null_psi_99"] < options.thresholds.psi_alert
     )
     if not entry["reliable"]:
         entry["problems"].append(
@@ -174,9 +173,7 @@ def _compare_categorical(
     unseen = [category for category in current.counts if category not in reference.counts]
     if unseen:
         listed = ", ".join(repr(category) for category in unseen[:MAX_LISTED_CATEGORIES])
-        more = (
-            f" and {len(unseen) - MAX_LISTED_CATEGORIES} more" if len(unseen) > MAX_LISTED_CATEGORIES else ""
-        )
+        more = f" and {len(unseen) - MAX_LISTED_CATEGORIES} more" if len(unseen) > MAX_LISTED_CATEGORIES else ""
         entry["problems"].append(f"{len(unseen)} categories not seen in the reference: {listed}{more}")
     for side, count in (("reference", entry["n_reference"]), ("current", entry["n_current"])):
         if count == 0:
@@ -261,9 +258,7 @@ def _dataset_entry(
     }
 
 
-def compare(
-    profile: ReferenceProfile, current: pa.Table, options: CompareOptions | None = None
-) -> dict[str, Any]:
+def compare(profile: ReferenceProfile, current: pa.Table, options: CompareOptions | None = None) -> dict[str, Any]:
     """The full report: every feature, the prediction (if the profile names one) and the dataset verdict."""
     options = options or CompareOptions()
     if current.num_rows == 0:

@@ -53,9 +53,7 @@ def _evaluated_version(mlflow: Any, settings: JobSettings, window: Window) -> re
     """The champion, unless this window already caused a rollback: then the version rolled back from,
     so a re-run of the same window judges the same rows and finds the rollback already done."""
     if registry.window_marker(mlflow, settings.model_name, registry.ROLLBACK_WINDOW_TAG) == window.id:
-        rolled_back = registry.window_marker(
-            mlflow, settings.model_name, f"{registry.ROLLBACK_WINDOW_TAG}.from"
-        )
+        rolled_back = registry.window_marker(mlflow, settings.model_name, f"{registry.ROLLBACK_WINDOW_TAG}.from")
         if rolled_back:
             version = mlflow.get_model_version(settings.model_name, rolled_back)
             return registry.Champion(str(version.version), version.run_id)
@@ -121,9 +119,7 @@ def _act(mlflow: Any, settings: JobSettings, outcome: JobOutcome, report: dict[s
         outcome.actions.append(f"retrain event {event_id} on bus {settings.drift_event_bus}")
     else:
         assert settings.drift_retrain_webhook_url is not None
-        actions.post_json(
-            settings.drift_retrain_webhook_url, {"event": actions.EVENT_DETAIL_TYPE, "detail": event}
-        )
+        actions.post_json(settings.drift_retrain_webhook_url, {"event": actions.EVENT_DETAIL_TYPE, "detail": event})
         outcome.actions.append("retrain webhook sent")
     registry.set_window_marker(mlflow, settings.model_name, registry.RETRAIN_WINDOW_TAG, outcome.window.id)
 
@@ -143,9 +139,7 @@ def _notify(settings: JobSettings, outcome: JobOutcome, report: dict[str, Any]) 
     outcome.actions.append("webhook notified")
 
 
-def _publish(
-    settings: JobSettings, outcome: JobOutcome, report: dict[str, Any] | None, seconds: float
-) -> None:
+def _publish(settings: JobSettings, outcome: JobOutcome, report: dict[str, Any] | None, seconds: float) -> None:
     if settings.drift_metrics is MetricsMode.NONE:
         return
     action = next((item.split(" ")[0] for item in outcome.actions if not item.startswith("webhook")), "none")
@@ -186,9 +180,7 @@ def run_job(settings: JobSettings, now: datetime | None = None) -> JobOutcome:
     window = window_ending(settings.drift_window_end, settings.drift_window_minutes, now or datetime.now(UTC))
     mlflow = registry.client(settings.tracking_uri) if settings.tracking_uri else None
     evaluated = (
-        _evaluated_version(mlflow, settings, window)
-        if mlflow is not None
-        else registry.Champion("unknown", None)
+        _evaluated_version(mlflow, settings, window) if mlflow is not None else registry.Champion("unknown", None)
     )
     outcome = JobOutcome(settings.model_name, evaluated.version, window)
     profile, options = _options(settings, _profile(mlflow, settings, evaluated.run_id))
@@ -197,9 +189,7 @@ def run_job(settings: JobSettings, now: datetime | None = None) -> JobOutcome:
     outcome.n_rows = table.num_rows
     report: dict[str, Any] | None = None
     if table.num_rows < settings.drift_min_rows:
-        outcome.actions.append(
-            f"not compared: {table.num_rows} rows < MLPLAT_DRIFT_MIN_ROWS={settings.drift_min_rows}"
-        )
+        outcome.actions.append(f"not compared: {table.num_rows} rows < MLPLAT_DRIFT_MIN_ROWS={settings.drift_min_rows}")
     else:
         report = compare(profile, table, options)
         report["model"] = {

@@ -36,9 +36,9 @@ def build_registry(
         list(labels),
         registry=registry,
     ).labels(**labels).set(duration_seconds)
-    Gauge(
-        "mlplat_drift_current_rows", "Prediction-log rows in the window.", list(labels), registry=registry
-    ).labels(**labels).set(n_rows)
+    Gauge("mlplat_drift_current_rows", "Prediction-log rows in the window.", list(labels), registry=registry).labels(
+        **labels
+    ).set(n_rows)
     Gauge(
         "mlplat_drift_action_info",
         "The action taken by the last run (value 1).",
@@ -54,9 +54,9 @@ def build_registry(
         list(labels),
         registry=registry,
     ).labels(**labels).set(STATUS_VALUE[dataset["status"]])
-    Gauge(
-        "mlplat_drift_dataset_drift_share", "Share of features at alert.", list(labels), registry=registry
-    ).labels(**labels).set(dataset["drift_share"])
+    Gauge("mlplat_drift_dataset_drift_share", "Share of features at alert.", list(labels), registry=registry).labels(
+        **labels
+    ).set(dataset["drift_share"])
     feature_labels = [*labels, "feature"]
     psi = Gauge("mlplat_drift_feature_psi", "PSI per feature.", feature_labels, registry=registry)
     js = Gauge(

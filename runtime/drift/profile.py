@@ -124,9 +124,7 @@ def _categorical_profile(name: str, values: CategoricalValues) -> CategoricalPro
     return CategoricalProfile(name, values.counts, values.n_rows, values.n_missing, tuple(values.notes))
 
 
-def profile_feature(
-    name: str, column: pa.ChunkedArray, kind: Kind, max_ks_values: int | None = None
-) -> FeatureProfile:
+def profile_feature(name: str, column: pa.ChunkedArray, kind: Kind, max_ks_values: int | None = None) -> FeatureProfile:
     """One reference feature's profile."""
     if not is_supported_type(column.type):
         return UnusableProfile(name, kind, len(column), f"unsupported column type {column.type}")
@@ -156,13 +154,9 @@ def build_profile(
     kinds = {name: infer_kind(table.column(name).type, None, name in categorical) for name in names}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         profiles = list(
-            pool.map(
-                lambda name: profile_feature(name, table.column(name), kinds[name], max_ks_values), names
-            )
+            pool.map(lambda name: profile_feature(name, table.column(name), kinds[name], max_ks_values), names)
         )
-    return ReferenceProfile(
-        {profile.name: profile for profile in profiles}, table.num_rows, prediction_column, source
-    )
+    return ReferenceProfile({profile.name: profile for profile in profiles}, table.num_rows, prediction_column, source)
 
 
 def _meta(profile: ReferenceProfile) -> dict[str, Any]:
@@ -193,9 +187,7 @@ def _meta(profile: ReferenceProfile) -> dict[str, Any]:
 
 
 def _arrays(profile: ReferenceProfile) -> dict[str, np.ndarray]:
-    arrays: dict[str, np.ndarray] = {
-        "meta": np.frombuffer(json.dumps(_meta(profile)).encode(), dtype=np.uint8)
-    }
+    arrays: dict[str, np.ndarray] = {"meta": np.frombuffer(json.dumps(_meta(profile)).encode(), dtype=np.uint8)}
     for index, feature in enumerate(profile.features.values()):
         if isinstance(feature, NumericProfile):
             arrays[f"sorted_{index}"] = feature.load_sorted()
@@ -301,15 +293,12 @@ def load_profile(source: Path | bytes) -> ReferenceProfile:
         where = "" if isinstance(source, bytes) else f" {source}"
         raise DriftInputError(f"cannot read the reference profile{where}: {error}") from None
     if meta.get("schema") != PROFILE_SCHEMA:
-        raise DriftInputError(
-            f"the reference profile has schema {meta.get('schema')!r}, expected {PROFILE_SCHEMA}"
-        )
+        raise DriftInputError(f"the reference profile has schema {meta.get('schema')!r}, expected {PROFILE_SCHEMA}")
     try:
         loaders = _loaders(source, archive)
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise DriftInputError(f"cannot read the reference profile: {error}") from None
     features = {
-        entry["name"]: _feature_from_meta(entry, index, loaders)
-        for index, entry in enumerate(meta["features"])
+        entry["name"]: _feature_from_meta(entry, index, loaders) for index, entry in enumerate(meta["features"])
     }
     return ReferenceProfile(features, int(meta["n_rows"]), meta.get("prediction_column"), str(meta["source"]))

@@ -34,12 +34,8 @@ class ReferenceSource:
             loaded = load_profile(Path(self.profile) if local else storage.read_bytes(self.profile))
             if self.prediction_column is not None and self.prediction_column != loaded.prediction_column:
                 if self.prediction_column not in loaded.features:
-                    raise DriftInputError(
-                        f"prediction column {self.prediction_column!r} is not in the profile"
-                    )
-                loaded = ReferenceProfile(
-                    loaded.features, loaded.n_rows, self.prediction_column, loaded.source
-                )
+                    raise DriftInputError(f"prediction column {self.prediction_column!r} is not in the profile")
+                loaded = ReferenceProfile(loaded.features, loaded.n_rows, self.prediction_column, loaded.source)
             return loaded
         assert self.sample is not None
         return build_profile(
@@ -57,9 +53,7 @@ def analyse(reference: ReferenceSource, current_uri: str, options: CompareOption
     profile = reference.load(options.exclude, options.workers)
     unknown = reference.categorical - set(profile.features)
     if unknown:
-        raise DriftInputError(
-            f"--categorical names columns not in the reference: {', '.join(sorted(unknown))}"
-        )
+        raise DriftInputError(f"--categorical names columns not in the reference: {', '.join(sorted(unknown))}")
     mistyped = {name for name in reference.categorical if profile.features[name].kind != "categorical"}
     if mistyped:
         raise DriftInputError(

@@ -46,9 +46,7 @@ class JobSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MLPLAT_", extra="ignore", protected_namespaces=())
 
     model_name: str = Field(description="Registered model whose prediction logs are checked (required).")
-    prediction_log_uri: str = Field(
-        description="Prefix serving logs to: a local directory or s3://bucket/prefix."
-    )
+    prediction_log_uri: str = Field(description="Prefix serving logs to: a local directory or s3://bucket/prefix.")
     tracking_uri: str | None = Field(
         default_factory=_default_tracking_uri, description="MLflow URI; defaults to MLFLOW_TRACKING_URI."
     )
@@ -71,22 +69,14 @@ class JobSettings(BaseSettings):
     drift_psi_warn: float = Field(default=0.1, gt=0)
     drift_psi_alert: float = Field(default=0.25, gt=0)
     drift_share_alert: float = Field(default=0.2, ge=0, lt=1)
-    drift_min_rows: int = Field(
-        default=200, ge=1, description="Fewer current rows: no statistics, no action."
-    )
+    drift_min_rows: int = Field(default=200, ge=1, description="Fewer current rows: no statistics, no action.")
     drift_action: Action = Field(default=Action.NONE, description="On alert: none, rollback or retrain.")
-    drift_webhook_url: str | None = Field(
-        default=None, description="Slack-compatible webhook for warn/alert."
-    )
+    drift_webhook_url: str | None = Field(default=None, description="Slack-compatible webhook for warn/alert.")
     drift_retrain_target: RetrainTarget = Field(default=RetrainTarget.EVENTBRIDGE)
     drift_event_bus: str = Field(default="default", description="EventBridge bus of the retrain event.")
     drift_retrain_webhook_url: str | None = Field(default=None, description="Webhook of the retrain event.")
-    drift_metrics: MetricsMode = Field(
-        default=MetricsMode.NONE, description="none/pushgateway/serve/textfile."
-    )
-    drift_pushgateway_url: str | None = Field(
-        default=None, description="Pushgateway address (host:port or URL)."
-    )
+    drift_metrics: MetricsMode = Field(default=MetricsMode.NONE, description="none/pushgateway/serve/textfile.")
+    drift_pushgateway_url: str | None = Field(default=None, description="Pushgateway address (host:port or URL).")
     drift_metrics_port: int = Field(default=9108, ge=1, le=65535, description="Port of the `serve` mode.")
     drift_metrics_host: str = Field(default="0.0.0.0", description="Bind address of the `serve` mode.")  # noqa: S104
     drift_metrics_linger_seconds: float = Field(
@@ -127,9 +117,7 @@ class JobSettings(BaseSettings):
         ):
             raise ValueError("MLPLAT_DRIFT_RETRAIN_TARGET=webhook needs MLPLAT_DRIFT_RETRAIN_WEBHOOK_URL")
         if self.drift_reference_profile is None and not self.tracking_uri:
-            raise ValueError(
-                "set MLPLAT_TRACKING_URI (or MLFLOW_TRACKING_URI) or MLPLAT_DRIFT_REFERENCE_PROFILE"
-            )
+            raise ValueError("set MLPLAT_TRACKING_URI (or MLFLOW_TRACKING_URI) or MLPLAT_DRIFT_REFERENCE_PROFILE")
         return self
 
     def thresholds(self) -> Thresholds:

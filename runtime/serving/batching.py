@@ -92,9 +92,7 @@ class MicroBatcher:
             raise Overloaded(f"queue full ({self._queued_rows} rows waiting); retry shortly")
         loop = asyncio.get_running_loop()
         pending = _Pending(rows, loop.create_future(), loop.time())
-        pending.timer = loop.call_at(
-            pending.enqueued + self.timeout_s, _expire, pending.future, self.timeout_s
-        )
+        pending.timer = loop.call_at(pending.enqueued + self.timeout_s, _expire, pending.future, self.timeout_s)
         self._queue.append(pending)
         self._queued_rows += count
         self._wake.set()
@@ -151,9 +149,7 @@ class MicroBatcher:
         try:
             predictions = await loop.run_in_executor(self.executor, self.score, rows)
         except Exception as error:
-            failure = (
-                error if isinstance(error, ServingError) else ModelFailure(f"{type(error).__name__}: {error}")
-            )
+            failure = error if isinstance(error, ServingError) else ModelFailure(f"{type(error).__name__}: {error}")
             for pending in batch:
                 if not pending.future.done():
                     pending.future.set_exception(failure)

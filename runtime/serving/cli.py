@@ -11,9 +11,7 @@ from pydantic import ValidationError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="mlplat-serve", description="Serve an MLflow model (DESIGN.md section 7)."
-    )
+    parser = argparse.ArgumentParser(prog="mlplat-serve", description="Serve an MLflow model (DESIGN.md section 7).")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     args = parser.parse_args(argv)
@@ -42,9 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from runtime.serving.app import create_app
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(
         create_app(settings),
         host=args.host,

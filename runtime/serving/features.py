@@ -19,8 +19,7 @@ KEY_PREFIX = "mlplat"
 TIMESTAMP_FIELD = "_ts"
 # One round trip, one command: the HMGETs run server-side (4x faster than a 32-command pipeline in redis-py)
 FETCH_SCRIPT = (
-    "local out = {} for i, key in ipairs(KEYS) do "
-    "out[i] = redis.call('HMGET', key, unpack(ARGV)) end return out"
+    "local out = {} for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, unpack(ARGV)) end return out"
 )
 
 FeatureValue = float | str
@@ -104,9 +103,7 @@ class OnlineStore:
         options: dict[str, Any] = {
             "socket_timeout": timeout_s,
             "socket_connect_timeout": timeout_s,
-            "retry": Retry(
-                NoBackoff(), 1
-            ),  # one reconnect after a restart, then fail fast into degraded mode
+            "retry": Retry(NoBackoff(), 1),  # one reconnect after a restart, then fail fast into degraded mode
             "health_check_interval": 0,
         }
         if token_file is not None:

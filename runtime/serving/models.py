@@ -37,9 +37,7 @@ class LoadedModel:
     batchable: bool = False
     source: str = "registry"
     loaded_at: float = field(default_factory=time.time)
-    direct_predict: Any = (
-        None  # the flavor's own predict, once warm-up proved it equals pyfunc.predict on our frames
-    )
+    direct_predict: Any = None  # the flavor's own predict, once warm-up proved it equals pyfunc.predict on our frames
 
     @property
     def input_schema(self) -> Any:
@@ -67,9 +65,7 @@ class LoadedModel:
             if error.get_http_status_code() >= 500:
                 raise ModelFailure(_first_line(error.message)) from None
             raise InvalidInput(_first_line(error.message)) from None
-        except (
-            Exception
-        ) as error:  # MLflow's parsers raise plain errors on odd payloads: still the input's fault
+        except Exception as error:  # MLflow's parsers raise plain errors on odd payloads: still the input's fault
             log.debug("mlflow scoring raised: %s", traceback.format_exc())
             raise InvalidInput(f"{type(error).__name__}: {error}") from None
         if result.status == 415:
@@ -175,8 +171,7 @@ def warm_up(model: LoadedModel) -> None:
         return
     values = np.random.default_rng(0).normal(scale=3, size=(WARMUP_ROWS, len(model.spec.columns)))
     rows: list[Row] = [
-        [int(v) if integer else float(v) for v, integer in zip(row, model.spec.integer, strict=True)]
-        for row in values
+        [int(v) if integer else float(v) for v, integer in zip(row, model.spec.integer, strict=True)] for row in values
     ]
     try:
         for _ in range(WARMUP_CALLS):
@@ -185,9 +180,7 @@ def warm_up(model: LoadedModel) -> None:
             isinstance(predictions, np.ndarray) and predictions.ndim >= 1 and len(predictions) == WARMUP_ROWS
         )
     except Exception:
-        log.warning(
-            "warm-up of %s v%s failed; requests use MLflow's path", model.name, model.version, exc_info=True
-        )
+        log.warning("warm-up of %s v%s failed; requests use MLflow's path", model.name, model.version, exc_info=True)
         model.batchable = False
     if model.batchable:
         model.direct_predict = _direct_predict(model, rows, predictions)
@@ -203,11 +196,7 @@ def _direct_predict(model: LoadedModel, rows: list[Row], expected: np.ndarray) -
     try:
         for _ in range(WARMUP_CALLS):
             direct = predict(model.spec.frame(rows))
-        same = (
-            isinstance(direct, np.ndarray)
-            and direct.dtype == expected.dtype
-            and np.array_equal(direct, expected)
-        )
+        same = isinstance(direct, np.ndarray) and direct.dtype == expected.dtype and np.array_equal(direct, expected)
     except Exception:
         return None
     return predict if same else None

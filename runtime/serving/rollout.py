@@ -39,9 +39,7 @@ class Gates:
     min_requests: int = 200
     error_ratio: float = 2.0  # canary error rate >= this x champion's -> rollback
     latency_ratio: float = 1.5  # canary p99 >= this x champion's -> rollback
-    min_error_rate: float = (
-        0.001  # a champion at 0 errors: the canary needs at least this rate to count as doubled
-    )
+    min_error_rate: float = 0.001  # a champion at 0 errors: the canary needs at least this rate to count as doubled
 
 
 @dataclass(frozen=True)

@@ -131,9 +131,7 @@ class ServingState:
         self.canary_weight = settings.canary_weight
         self.rollout: RolloutController | None = None
         if settings.rollout_enabled and routing.CHALLENGER in self.variants:
-            gates = Gates(
-                soak_seconds=settings.rollout_soak_seconds, min_requests=settings.rollout_min_requests
-            )
+            gates = Gates(soak_seconds=settings.rollout_soak_seconds, min_requests=settings.rollout_min_requests)
             self.rollout = RolloutController(steps=settings.rollout_step_weights, gates=gates)
         self.store = (
             OnlineStore(
@@ -149,9 +147,7 @@ class ServingState:
         )
         self.residency = load_residency(settings.residency_file)
         self.auth = (
-            Authenticator(settings.auth_key_file, audience=settings.auth_audience)
-            if settings.auth_key_file
-            else None
+            Authenticator(settings.auth_key_file, audience=settings.auth_audience) if settings.auth_key_file else None
         )
         self.prediction_log = (
             PredictionLogger(
@@ -249,9 +245,7 @@ class ServingState:
         previous = variant.model
         variant.model = model  # in-flight batches keep the object they started with
         if previous is not None:
-            self.metrics.model_info.labels(
-                variant.name, previous.name, previous.version, previous.source
-            ).set(0)
+            self.metrics.model_info.labels(variant.name, previous.name, previous.version, previous.source).set(0)
             self.metrics.model_swaps.labels(variant.name).inc()
         self.metrics.model_info.labels(variant.name, model.name, model.version, model.source).set(1)
         # long-lived objects (MLflow, pandas, the model) leave the collector's view and full collections get
@@ -277,9 +271,7 @@ class ServingState:
                 if version != current.version or current.source == "cache":
                     self._install(variant, await asyncio.to_thread(self.models.load, variant.alias, version))
             except Exception as error:
-                log.warning(
-                    "alias check for %s failed: %s; keeping version %s", variant.alias, error, current.version
-                )
+                log.warning("alias check for %s failed: %s; keeping version %s", variant.alias, error, current.version)
 
     async def _run_rollout(self) -> None:
         assert self.rollout is not None
@@ -367,15 +359,11 @@ class ServingState:
         key = (endpoint, variant, status)
         counter = self._request_counters.get(key)
         if counter is None:
-            counter = self._request_counters[key] = self.metrics.requests.labels(
-                endpoint, variant, str(status)
-            )
+            counter = self._request_counters[key] = self.metrics.requests.labels(endpoint, variant, str(status))
         counter.inc()
         histogram = self._latency.get((endpoint, variant))
         if histogram is None:
-            histogram = self._latency[(endpoint, variant)] = self.metrics.request_latency.labels(
-                endpoint, variant
-            )
+            histogram = self._latency[(endpoint, variant)] = self.metrics.request_latency.labels(endpoint, variant)
         histogram.observe(seconds)
         chosen = self.variants.get(variant)
         if chosen is not None and self.rollout is not None:
@@ -412,9 +400,7 @@ class ServingState:
             if model.batchable and model.spec is not None:
                 rows = fast_rows(payload, model.spec)
         if rows is None:
-            return Answer(
-                await self._in_thread(variant, model.invoke_mlflow, body, content_type), variant.name
-            )
+            return Answer(await self._in_thread(variant, model.invoke_mlflow, body, content_type), variant.name)
         predictions = await self._score_rows(variant, model, rows)
         if route.shadow is not None:
             self._shadow(route.shadow, rows, predictions)
@@ -533,11 +519,7 @@ def _predict_request(payload: Any) -> tuple[str, list[str], dict[str, Any]]:
     overrides = payload.get("features") or {}
     if not isinstance(tenant, str) or not tenant:
         raise InvalidInput("`tenant` must be a non-empty string")
-    if (
-        not isinstance(entity_ids, list)
-        or not entity_ids
-        or not all(isinstance(e, str) and e for e in entity_ids)
-    ):
+    if not isinstance(entity_ids, list) or not entity_ids or not all(isinstance(e, str) and e for e in entity_ids):
         raise InvalidInput("`entity_ids` must be a non-empty list of strings")
     if len(entity_ids) > MAX_ENTITIES:
         raise InvalidInput(f"at most {MAX_ENTITIES} entity_ids per request")

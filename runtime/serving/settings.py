@@ -24,33 +24,19 @@ class ServeSettings(BaseSettings):
         default_factory=_default_tracking_uri,
         description="MLflow tracking/registry URI; defaults to MLFLOW_TRACKING_URI.",
     )
-    region: str = Field(
-        default="local", description="AWS region this replica serves; the residency guard uses it."
-    )
+    region: str = Field(default="local", description="AWS region this replica serves; the residency guard uses it.")
     champion_alias: str = Field(default="champion", description="Alias of the model version that answers.")
     challenger_alias: str | None = Field(default=None, description="Alias of the canary/shadow version.")
-    canary_weight: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="Share of entities routed to challenger."
-    )
-    shadow: bool = Field(
-        default=False, description="Challenger scores a copy of each request and never answers."
-    )
+    canary_weight: float = Field(default=0.0, ge=0.0, le=1.0, description="Share of entities routed to challenger.")
+    shadow: bool = Field(default=False, description="Challenger scores a copy of each request and never answers.")
     max_batch_size: int = Field(default=64, ge=1, le=4096, description="Rows per micro-batch at most.")
     max_batch_delay_ms: float = Field(
         default=0.0, ge=0.0, le=1000.0, description="How long the first queued row may wait for company."
     )
-    max_queue_rows: int = Field(
-        default=4096, ge=1, description="Queued rows per variant before 503 shedding."
-    )
-    request_timeout_ms: float = Field(
-        default=10_000.0, gt=0, description="Per-request deadline; beyond it 504."
-    )
-    max_body_bytes: int = Field(
-        default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
-    )
-    alias_poll_seconds: float = Field(
-        default=30.0, gt=0, description="How often the registry aliases are polled."
-    )
+    max_queue_rows: int = Field(default=4096, ge=1, description="Queued rows per variant before 503 shedding.")
+    request_timeout_ms: float = Field(default=10_000.0, gt=0, description="Per-request deadline; beyond it 504.")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    alias_poll_seconds: float = Field(default=30.0, gt=0, description="How often the registry aliases are polled.")
     model_cache_dir: Path = Field(
         default=Path("/tmp/mlplat-serve/models"),  # noqa: S108 - an emptyDir in the pod; overridable
         description="Last good model per alias on disk, so a restart while MLflow is down still serves.",
@@ -58,9 +44,7 @@ class ServeSettings(BaseSettings):
     gil_switch_interval_ms: float = Field(
         default=5.0, gt=0, description="Python's GIL switch interval: lower lets the model thread in sooner."
     )
-    model_threads: int = Field(
-        default=1, ge=1, description="Native threads a model call may use (OpenMP/BLAS)."
-    )
+    model_threads: int = Field(default=1, ge=1, description="Native threads a model call may use (OpenMP/BLAS).")
 
     redis_url: str | None = Field(default=None, description="Online store (redis:// or rediss:// for TLS).")
     redis_token_file: Path | None = Field(default=None, description="File holding the Redis AUTH token.")
@@ -70,9 +54,7 @@ class ServeSettings(BaseSettings):
         description="One round trip: a server-side script call, or a pipeline (keys across cluster slots).",
     )
     redis_timeout_ms: float = Field(default=250.0, gt=0, description="Online store socket timeout.")
-    feature_max_age_seconds: float = Field(
-        default=86_400.0, gt=0, description="Older features are reported stale."
-    )
+    feature_max_age_seconds: float = Field(default=86_400.0, gt=0, description="Older features are reported stale.")
     residency_file: Path | None = Field(
         default=None,
         description="YAML/JSON with `jurisdictions` and `tenants` (stacks/platform.yaml's shape).",
@@ -92,9 +74,7 @@ class ServeSettings(BaseSettings):
     rollout_enabled: bool = Field(default=False, description="Progressive rollout of the challenger.")
     rollout_steps: str = Field(default="0.05,0.25,0.5,1.0", description="Canary weights, in order.")
     rollout_soak_seconds: float = Field(default=300.0, gt=0, description="Time at a step before advancing.")
-    rollout_min_requests: int = Field(
-        default=200, ge=1, description="Canary requests a window needs to judge."
-    )
+    rollout_min_requests: int = Field(default=200, ge=1, description="Canary requests a window needs to judge.")
     rollout_eval_seconds: float = Field(default=10.0, gt=0, description="How often the controller evaluates.")
 
     log_level: str = Field(default="info", validation_alias=AliasChoices("MLPLAT_LOG_LEVEL"))
@@ -108,9 +88,7 @@ class ServeSettings(BaseSettings):
     def _rollout_steps_parse(self) -> ServeSettings:
         steps = self.rollout_step_weights
         if not steps or any(not 0 < s <= 1 for s in steps) or list(steps) != sorted(steps):
-            raise ValueError(
-                "MLPLAT_ROLLOUT_STEPS must be increasing weights in (0, 1], e.g. 0.05,0.25,0.5,1.0"
-            )
+            raise ValueError("MLPLAT_ROLLOUT_STEPS must be increasing weights in (0, 1], e.g. 0.05,0.25,0.5,1.0")
         return self
 
     @property
@@ -120,6 +98,4 @@ class ServeSettings(BaseSettings):
     @property
     def routes_challenger(self) -> bool:
         """True when the challenger takes traffic (canary, rollout) or scores copies (shadow)."""
-        return self.challenger_alias is not None and (
-            self.canary_weight > 0 or self.shadow or self.rollout_enabled
-        )
+        return self.challenger_alias is not None and (self.canary_weight > 0 or self.shadow or self.rollout_enabled)

@@ -9,9 +9,7 @@ CATEGORIES = ("a", "b", "c", "d")
 CATEGORY_P = (0.4, 0.3, 0.2, 0.1)
 
 
-def mixed_table(
-    seed: int, n: int, shift: float = 0.0, category_p: tuple[float, ...] = CATEGORY_P
-) -> pa.Table:
+def mixed_table(seed: int, n: int, shift: float = 0.0, category_p: tuple[float, ...] = CATEGORY_P) -> pa.Table:
     """Normal columns x0..x2 (x0 shifted by `shift` SDs), an exponential, a categorical, a prediction."""
     rng = np.random.default_rng(seed)
     return pa.table(

@@ -27,11 +27,7 @@ def test_slack_message_names_status_worst_features_action_and_report() -> None:
     message = slack_message(
         model="m", version="4", window_id="w1", report=report, report_uri="s3://r.json", action="rolled back"
     )
-    assert (
-        message["text"].startswith("Drift ")
-        and "m v4" in message["text"]
-        and "s3://r.json" in message["text"]
-    )
+    assert message["text"].startswith("Drift ") and "m v4" in message["text"] and "s3://r.json" in message["text"]
     assert "rolled back" in message["text"]
     assert "`x0`" in message["blocks"][1]["text"]["text"]
     assert worst_features(report)[0][0] == "x0"

@@ -46,9 +46,7 @@ def test_run_writes_json_and_html_and_fails_on_alert(samples: tuple[Path, Path],
     assert report["dataset"]["status"] == "alert"  # 2 of 5 features at alert: share 0.4 > 0.2
     assert "<svg" in html.read_text()
     assert main([*argv, "--out", str(out), "--fail-on", "warn"]) == 1
-    assert (
-        main([*argv, "--out", str(out), "--fail-on", "alert", "--psi-alert", "50", "--psi-warn", "40"]) == 0
-    )
+    assert main([*argv, "--out", str(out), "--fail-on", "alert", "--psi-alert", "50", "--psi-warn", "40"]) == 0
 
 
 def test_profile_then_run_from_profile_matches_raw(samples: tuple[Path, Path], tmp_path: Path) -> None:
@@ -111,13 +109,9 @@ def test_bad_input_is_a_clear_message_and_exit_2(
     assert message in capsys.readouterr().err
 
 
-def test_unknown_categorical_column_is_an_error(
-    samples: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unknown_categorical_column_is_an_error(samples: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     reference, current = samples
-    assert (
-        main(["run", "--reference", str(reference), "--current", str(current), "--categorical", "nope"]) == 2
-    )
+    assert main(["run", "--reference", str(reference), "--current", str(current), "--categorical", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
 
 

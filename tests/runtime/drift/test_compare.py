@@ -102,9 +102,7 @@ def test_nan_only_column_is_unavailable_not_a_crash() -> None:
 
 
 def test_constant_reference_column_gets_two_bins() -> None:
-    report = run(
-        pa.table({"x": np.full(500, 2.0)}), pa.table({"x": np.r_[np.full(400, 2.0), np.full(100, 3.0)]})
-    )
+    report = run(pa.table({"x": np.full(500, 2.0)}), pa.table({"x": np.r_[np.full(400, 2.0), np.full(100, 3.0)]}))
     entry = report["features"]["x"]
     assert entry["bins"]["reference"] == [1.0, 0.0] and entry["bins"]["current"] == [0.8, 0.2]
     assert any("constant" in p for p in entry["problems"])

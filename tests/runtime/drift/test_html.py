@@ -26,18 +26,14 @@ class Collector(HTMLParser):
             self.charts.append(str(attributes["data-feature"]))
         if tag == "rect":
             self.rects += 1
-        if tag in {"script", "link", "img"} or (
-            tag == "a" and str(attributes.get("href", "")).startswith("http")
-        ):
+        if tag in {"script", "link", "img"} or (tag == "a" and str(attributes.get("href", "")).startswith("http")):
             self.external.append(tag)
 
 
 def test_html_report_has_every_feature_and_its_plot() -> None:
     reference, current = mixed_table(1, 3000), mixed_table(2, 3000, shift=0.8)
     current = current.append_column("new_column", current.column("x1"))
-    report = clean_floats(
-        compare(build_profile(reference, prediction_column="prediction"), current, CompareOptions())
-    )
+    report = clean_floats(compare(build_profile(reference, prediction_column="prediction"), current, CompareOptions()))
     page = render_html(report, "Drift <test>")
     parser = Collector()
     parser.feed(page)

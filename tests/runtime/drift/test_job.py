@@ -208,18 +208,12 @@ def test_retrain_event_goes_to_eventbridge_once_per_window(
     job_env(monkeypatch, registered, prefix, drift_action="retrain")
     first = run_job(load_job_settings())
     assert first.exit_code == 0, first.failures
-    assert first.report_uri is not None and first.report_uri.startswith(
-        "s3://logs-retrain/predictions/_drift/"
-    )
+    assert first.report_uri is not None and first.report_uri.startswith("s3://logs-retrain/predictions/_drift/")
     assert json.loads(storage.read_bytes(first.report_uri))["dataset"]["status"] == "alert"
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
     assert len(messages) == 1
     detail = json.loads(messages[0]["Body"])["detail"]
-    assert (
-        detail["model_name"] == registered
-        and detail["model_version"] == "2"
-        and "f0" in detail["drifted_features"]
-    )
+    assert detail["model_name"] == registered and detail["model_version"] == "2" and "f0" in detail["drifted_features"]
     second = run_job(load_job_settings())
     assert any("already requested" in action for action in second.actions)
     assert not sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages")

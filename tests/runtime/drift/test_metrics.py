@@ -20,9 +20,7 @@ def _registry():  # type: ignore[no-untyped-def]
         mixed_table(2, 2000, shift=1.0),
         CompareOptions(),
     )
-    return build_registry(
-        model="m", version="3", report=report, n_rows=2000, duration_seconds=1.5, action="rolled"
-    )
+    return build_registry(model="m", version="3", report=report, n_rows=2000, duration_seconds=1.5, action="rolled")
 
 
 def test_textfile_has_every_gauge_with_the_prefix(tmp_path: Path) -> None:

@@ -49,17 +49,9 @@ def test_s3_samples_are_read_through_boto3(aws_env: Server, tmp_path: Path) -> N
     s3.put_object(Bucket="samples", Key="cur.csv", Body=csv.getvalue())
     assert read_table("s3://samples/ref").num_rows == 3000
     out = tmp_path / "r.json"
-    assert (
-        main(
-            ["run", "--reference", "s3://samples/ref", "--current", "s3://samples/cur.csv", "--out", str(out)]
-        )
-        == 0
-    )
+    assert main(["run", "--reference", "s3://samples/ref", "--current", "s3://samples/cur.csv", "--out", str(out)]) == 0
     assert main(["profile", "--reference", "s3://samples/ref", "--out", "s3://samples/profile.npz"]) == 0
-    assert (
-        main(["run", "--reference-profile", "s3://samples/profile.npz", "--current", "s3://samples/cur.csv"])
-        == 0
-    )
+    assert main(["run", "--reference-profile", "s3://samples/profile.npz", "--current", "s3://samples/cur.csv"]) == 0
     with pytest.raises(DriftInputError, match=r"cannot read s3://samples/nope\.parquet"):
         read_table("s3://samples/nope.parquet")
     storage.s3_client.cache_clear()

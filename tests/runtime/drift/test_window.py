@@ -26,18 +26,14 @@ def test_partitions_cover_every_hour_the_window_touches() -> None:
         "s3://b/logs/model=m/date=2026-11-20/hour=09",
         "s3://b/logs/model=m/date=2026-11-20/hour=10",
     ]
-    assert (
-        len(partition_uris("/x", "m", window_ending(datetime(2026, 11, 21, 0, 30, tzinfo=UTC), 60, END))) == 2
-    )
+    assert len(partition_uris("/x", "m", window_ending(datetime(2026, 11, 21, 0, 30, tzinfo=UTC), 60, END))) == 2
 
 
 def test_rows_are_filtered_to_the_window_whatever_the_timestamp_type() -> None:
     window = window_ending(END, 30, END)
     stamps = [END - timedelta(minutes=m) for m in (45, 30, 29, 0)]  # 30 minutes ago is outside (open start)
     aware = pa.table({"ts": pa.array(stamps, pa.timestamp("us", tz="UTC")), "x": [1, 2, 3, 4]})
-    naive = pa.table(
-        {"ts": pa.array([s.replace(tzinfo=None) for s in stamps], pa.timestamp("ms")), "x": [1, 2, 3, 4]}
-    )
+    naive = pa.table({"ts": pa.array([s.replace(tzinfo=None) for s in stamps], pa.timestamp("ms")), "x": [1, 2, 3, 4]})
     epoch = pa.table({"ts": [s.timestamp() for s in stamps], "x": [1, 2, 3, 4]})
     text = pa.table({"ts": [s.strftime("%Y-%m-%dT%H:%M:%S+0000") for s in stamps], "x": [1, 2, 3, 4]})
     for table in (aware, naive, epoch, text):

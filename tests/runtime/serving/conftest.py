@@ -70,9 +70,7 @@ def registered(mlflow_server: Server) -> Registered:
     client = MlflowClient(mlflow_server.url)
     client.set_registered_model_alias(MODEL_NAME, "champion", champion_version)
     client.set_registered_model_alias(MODEL_NAME, "challenger", challenger_version)
-    return Registered(
-        MODEL_NAME, mlflow_server.url, champion_version, challenger_version, champion, challenger
-    )
+    return Registered(MODEL_NAME, mlflow_server.url, champion_version, challenger_version, champion, challenger)
 
 
 @dataclass
@@ -130,9 +128,7 @@ class RedisProcess:
         binary = require_binary("redis-server", "install it with `apt-get install redis-server`")
         argv = [binary, "--bind", LOOPBACK, "--port", str(self.port), "--save", "", "--appendonly", "no",
                 "--dir", str(self.workdir)]  # fmt: skip
-        self.process = ManagedProcess("redis-store", argv, self.workdir / "redis.log", self.port).start(
-            timeout=20
-        )
+        self.process = ManagedProcess("redis-store", argv, self.workdir / "redis.log", self.port).start(timeout=20)
 
     def stop(self) -> None:
         if self.process is not None:

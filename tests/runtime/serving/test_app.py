@@ -111,9 +111,7 @@ def _error(response: Any) -> dict[str, Any]:
         (b"{}", "application/json; charset=latin-1", 415, "unsupported_media_type"),
     ],
 )
-def test_bad_payloads_are_typed_4xx(
-    serving: Serving, body: bytes, content_type: str, status: int, code: str
-) -> None:
+def test_bad_payloads_are_typed_4xx(serving: Serving, body: bytes, content_type: str, status: int, code: str) -> None:
     with serving.client() as client:
         response = client.post("/invocations", content=body, headers={"content-type": content_type})
     assert response.status_code == status, response.text
@@ -177,9 +175,7 @@ def test_predictions_are_logged_in_the_shared_layout(serving: Serving, predictio
 
     with serving.client() as client:
         for _ in range(3):
-            assert client.post(
-                "/invocations", json={"dataframe_records": [dict.fromkeys(FEATURES, 0.25)]}
-            ).is_success
+            assert client.post("/invocations", json={"dataframe_records": [dict.fromkeys(FEATURES, 0.25)]}).is_success
     deadline = time.monotonic() + 10
     files: list[Path] = []
     while time.monotonic() < deadline and not files:

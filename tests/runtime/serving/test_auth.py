@@ -16,10 +16,8 @@ from runtime.serving.errors import Forbidden, Unauthorized
 SECRET = "a-test-secret-of-at-least-32-bytes!!"
 
 
-def hs256_token(scope: str = "predict", expires_in: float = 60, secret: str = SECRET) -> str:
-    return jwt.encode(
-        {"sub": "ci", "scope": scope, "exp": int(time.time() + expires_in)}, secret, algorithm="HS256"
-    )
+def hs256_token(scope: str = "predict", expires_in: float = 3600, secret: str = SECRET) -> str:
+    return jwt.encode({"sub": "ci", "scope": scope, "exp": int(time.time() + expires_in)}, secret, algorithm="HS256")
 
 
 @pytest.fixture
@@ -60,9 +58,7 @@ def test_rs256_with_public_key_file(tmp_path: Path) -> None:
     claims = {"scp": ["predict"], "aud": "mlplat", "exp": int(time.time() + 60)}
     token = jwt.encode(claims, private, algorithm="RS256")
     assert auth.check(f"Bearer {token}")["scp"] == ["predict"]
-    with pytest.raises(
-        Unauthorized
-    ):  # an HS256 token signed with the public key must not pass (alg confusion)
+    with pytest.raises(Unauthorized):  # an HS256 token signed with the public key must not pass (alg confusion)
         auth.check(f"Bearer {jwt.encode(claims, 'x' * 32, algorithm='HS256')}")
     with pytest.raises(Unauthorized):
         auth.check(f"Bearer {jwt.encode({**claims, 'aud': 'other'}, private, algorithm='RS256')}")

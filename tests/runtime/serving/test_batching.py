@@ -58,9 +58,7 @@ def test_batches_respect_max_batch_size_except_single_large_requests() -> None:
     async def main() -> None:
         batcher = _batcher(_identity_score(batches), max_batch_size=16)
         batcher.start()
-        await asyncio.gather(
-            *(batcher.submit([[float(i)]]) for i in range(200)), batcher.submit([[0.0]] * 50)
-        )
+        await asyncio.gather(*(batcher.submit([[float(i)]]) for i in range(200)), batcher.submit([[0.0]] * 50))
         await batcher.stop()
 
     asyncio.run(main())

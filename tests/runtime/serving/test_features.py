@@ -61,9 +61,7 @@ def test_predict_fetches_features_and_reports_missing_and_stale(
     _write(store_redis.url, "acme-eu", frame.iloc[:1], time.time() - 7200, prefix="old")
     before = _hmget_calls(store_redis.url)
     with serving.client() as client:
-        response = client.post(
-            "/v1/predict", json={"tenant": "acme-eu", "entity_ids": [*ids, "nobody", "old-0"]}
-        )
+        response = client.post("/v1/predict", json={"tenant": "acme-eu", "entity_ids": [*ids, "nobody", "old-0"]})
     assert response.status_code == 200, response.text
     body = response.json()
     expected = registered.champion.predict(frame)  # type: ignore[attr-defined]
@@ -79,9 +77,7 @@ def test_predict_fetches_features_and_reports_missing_and_stale(
     assert _hmget_calls(store_redis.url) - before == 34  # one pipeline carrying one HMGET per entity
 
 
-def test_overrides_replace_store_values(
-    serving: Serving, store_redis: RedisProcess, registered: Registered
-) -> None:
+def test_overrides_replace_store_values(serving: Serving, store_redis: RedisProcess, registered: Registered) -> None:
     frame = _rows(12, 2)
     ids = _write(store_redis.url, "acme-eu", frame, time.time(), prefix="ov")
     with serving.client() as client:
@@ -135,9 +131,7 @@ def test_redis_outage_is_degraded_503_and_recovers(serving: Serving, store_redis
             assert down.json()["error"]["code"] == "feature_store_unavailable"
             assert "retry-after" in down.headers
             assert client.get("/health/ready").status_code == 503
-            invocations = client.post(
-                "/invocations", json={"dataframe_records": [dict.fromkeys(FEATURES, 0.1)]}
-            )
+            invocations = client.post("/invocations", json={"dataframe_records": [dict.fromkeys(FEATURES, 0.1)]})
             assert invocations.status_code == 200  # scoring without features keeps working
         finally:
             store_redis.start()
@@ -150,10 +144,7 @@ def test_redis_outage_is_degraded_503_and_recovers(serving: Serving, store_redis
         assert status == 200
         assert client.get("/health/ready").status_code == 200
         metrics = client.get("/metrics").text
-        assert (
-            "mlplat_feature_store_errors_total 1.0" in metrics
-            or "mlplat_feature_store_errors_total" in metrics
-        )
+        assert "mlplat_feature_store_errors_total 1.0" in metrics or "mlplat_feature_store_errors_total" in metrics
 
 
 @pytest.mark.parametrize("mode", ["script", "pipeline"])

@@ -45,9 +45,7 @@ def test_rolls_back_when_error_rate_doubles() -> None:
     rollout = controller()
     rollout.start(0)
     champion = WindowStats(1000, 10, 0.02)  # 1%
-    assert (
-        rollout.evaluate(10, champion, WindowStats(200, 3, 0.02)).action == Action.HOLD
-    )  # 1.5%: not doubled
+    assert rollout.evaluate(10, champion, WindowStats(200, 3, 0.02)).action == Action.HOLD  # 1.5%: not doubled
     step = rollout.evaluate(20, champion, WindowStats(200, 4, 0.02))  # 2%: doubled
     assert step.action == Action.ROLLBACK and "error rate" in step.reason
     assert rollout.weight == 0.0 and rollout.state == "rolled_back"

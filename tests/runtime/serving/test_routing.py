@@ -30,9 +30,7 @@ def test_raising_the_weight_only_moves_entities_to_the_challenger() -> None:
         if choose(0.05, shadow=False, has_challenger=True, tenant="t", entity=e).answer == CHALLENGER
     }
     at_50 = {
-        e
-        for e in entities
-        if choose(0.5, shadow=False, has_challenger=True, tenant="t", entity=e).answer == CHALLENGER
+        e for e in entities if choose(0.5, shadow=False, has_challenger=True, tenant="t", entity=e).answer == CHALLENGER
     }
     assert at_5 < at_50
 

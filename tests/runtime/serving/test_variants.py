@@ -38,13 +38,9 @@ def test_canary_is_sticky_per_tenant_and_entity(
         assert client.get("/health/ready").status_code == 200  # health and metrics stay open
         for i in range(30):
             headers = {"x-mlplat-tenant": "acme-eu", "x-mlplat-entity": f"e-{i}", "authorization": token}
-            expected_variant = choose(
-                0.5, shadow=False, has_challenger=True, tenant="acme-eu", entity=f"e-{i}"
-            ).answer
+            expected_variant = choose(0.5, shadow=False, has_challenger=True, tenant="acme-eu", entity=f"e-{i}").answer
             for _ in range(2):
-                answer = client.post("/invocations", json=_payload(frame), headers=headers).json()[
-                    "predictions"
-                ]
+                answer = client.post("/invocations", json=_payload(frame), headers=headers).json()["predictions"]
                 assert answer == (challenger if expected_variant == CHALLENGER else champion)
             seen.add(expected_variant)
         metrics = client.get("/metrics").text
