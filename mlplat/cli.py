@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import ConfigError, Deployment, load_deployment
-from mlplat.policy import PolicyReport, run_policies
+from mlplat.policy import CheckovSummary, PolicyReport, run_policies
 from mlplat.synth import SynthError, load_graph, synthesize
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
@@ -109,7 +109,30 @@ def _emit(text: str, out: str | None) -> None:
 
 
 def cmd_policy(args: argparse.Namespace, root: Path) -> int:
-    report = run_policies(_graphs_for(args, root))
+    from policies.checkov.runner import CheckovFailed, CheckovMissing, checkov_executable, discover, run_checkov
+    from policies.settings import load_settings
+
+    settings = load_settings(root)
+    if not args.no_checkov:
+        try:
+            checkov_executable(root)  # before synthesizing: a missing venv is a setup error, exit 2 at once
+        except CheckovMissing as error:
+            raise UsageError(str(error)) from None
+    graphs = _graphs_for(args, root)
+    if args.no_checkov:
+        report = run_policies(graphs, settings)
+    else:
+        graph_dirs = {Path(p).resolve().parent for p in args.graph or []} or {_resolve(root, DEFAULT_GRAPH_DIR)}
+        targets = discover(root, sorted(graph_dirs), [str(g["stack"]) for g in graphs])
+        targets.graphs = list(graphs)
+        try:
+            scan = run_checkov(root, targets, settings)
+        except CheckovFailed as error:
+            raise UsageError(str(error)) from None
+        summary = CheckovSummary(
+            len(scan.passed), len(scan.findings), len(scan.skips), tuple(scan.targets), scan.check_names
+        )
+        report = run_policies(graphs, settings, scan.findings, scan.skips, summary)
     _emit(report.render(args.format), args.out)
     return EXIT_FINDING if report.mandatory else EXIT_OK
 
@@ -118,7 +141,9 @@ def cmd_plan(args: argparse.Namespace, root: Path) -> int:
     args.graph = None
     started = time.perf_counter()
     graphs = _graphs_for(args, root)
-    report = run_policies(graphs)
+    from policies.settings import load_settings
+
+    report = run_policies(graphs, load_settings(root))
     for graph in graphs:
         print(_plan_summary(graph, report))
     status = "FAILED" if report.mandatory else "passed"
@@ -191,7 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     policy = commands.add_parser("policy", help="run every rule over stacks or graph files")
     _stack_arguments(policy)
     policy.add_argument("--graph", nargs="+", metavar="FILE", help="graph files instead of synthesizing stacks")
-    policy.add_argument("--format", choices=["text", "json"], default="text")
+    policy.add_argument(
+        "--format",
+        choices=["text", "json", "sarif"],
+        default="text",
+        help="text, mlplat.policy/v1 JSON, or SARIF 2.1.0 for code-scanning UIs",
+    )
+    policy.add_argument(
+        "--no-checkov", action="store_true", help="only our rules (as the CrossGuard pack runs them); no checkov scan"
+    )
     policy.add_argument("--out", help="write the report here instead of stdout")
     policy.set_defaults(func=cmd_policy)
 
