@@ -62,7 +62,8 @@ def add_spot_only_inference_pool(g: Graph) -> str:
     g["resources"].append(resource("aws:autoscaling/group:Group", "euw1-gpu-inference", {
         "capacityRebalance": True, "mixedInstancesPolicy": {
             "instancesDistribution": {"onDemandBaseCapacity": 0, "onDemandPercentageAboveBaseCapacity": 0},
-            "launchTemplate": {"overrides": [{"instanceType": "g5.xlarge"}, {"instanceType": "g6.xlarge"}]}}}))  # fmt: skip
+            "launchTemplate": {"overrides": [{"instanceType": "g5.xlarge"}, {"instanceType": "g6.xlarge"}]},
+        }}))  # fmt: skip
     return "euw1-gpu-inference"
 
 
@@ -134,8 +135,8 @@ def test_config_waivers(graphs: dict[str, Graph], project_copy: Path, project_ro
     from policies.rules import RULES
 
     violations = evaluate(graph, RULES, load_settings(project_root))
-    waived_config = settings_from({"waivers": [
-        {"rule": "aws-ec2-subnet-no-public-ip", "resource": "euw1-private-*", "stack": "eu-*", "reason": "lab"}]})  # fmt: skip
+    entry = {"rule": "aws-ec2-subnet-no-public-ip", "resource": "euw1-private-*", "stack": "eu-*", "reason": "lab"}
+    waived_config = settings_from({"waivers": [entry]})
     standing, waived = apply_waivers(violations, [graph], waived_config)
     assert standing == [] and [w.via for w in waived] == ["config"]
     no_reason = settings_from({"waivers": [{"rule": "aws-ec2-subnet-no-public-ip", "resource": "*"}]})

@@ -245,7 +245,8 @@ FAMILY_CASES = [
     ("aws-ecr-repository-kms", [], REPO, {"encryptionConfigurations": [{"encryptionType": "AES256"}]}),
     ("aws-sqs-queue-kms", [], QUEUE, {"kmsMasterKeyId": "alias/aws/sqs"}),
     ("aws-iam-no-wildcard-admin", [], res("aws:iam/policy:Policy", "p", policy=json.dumps(
-        {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})), {"policy": json.dumps(ADMIN)}),
+        {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})),
+     {"policy": json.dumps(ADMIN)}),
     ("aws-iam-no-wildcard-admin", [], ROLE, {"managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]}),
     ("aws-iam-role-irsa-pinned", [], ROLE, {"assumeRolePolicy": json.dumps({"Statement": [{
         **IRSA_TRUST["Statement"][0], "Condition": {"StringLike": {"x:sub": "system:serviceaccount:serving:*"}}}]})}),
