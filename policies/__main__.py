@@ -8,8 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the pack runs from policies/; import the repo
 
-from pulumi_policy import PolicyPack  # noqa: E402
+from pulumi_policy import PolicyPack
 
-from policies.crossguard import policies  # noqa: E402
+from policies.crossguard import policies
 
 PolicyPack(name="mlplat", policies=policies())

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     PolicyConfigSchema,
     PolicyProviderResource,
     PolicyResource,
@@ -134,8 +136,8 @@ def graph_of(resources: list[PolicyResource], config: Mapping[str, Any]) -> tupl
     kind = "regional" if len({e["region"] for e in entries if str(e["type"]).startswith("aws:")}) <= 1 else "global"
     graph = {"schema": "mlplat.graph/v1", "stack": context.stack, "region": context.region,
              "jurisdiction": context.jurisdiction, "kind": kind, "resources": entries}  # fmt: skip
-    return graph, StackContext(context.stack, context.region, context.jurisdiction,
-                               {n: _provider_inputs(p) for n, p in providers.items()}, kind, context.settings)  # fmt: skip
+    all_providers = {n: _provider_inputs(p) for n, p in providers.items()}
+    return graph, replace(context, providers=all_providers, kind=kind)
 
 
 def stack_validator(rule: Rule) -> Any:
@@ -156,9 +158,9 @@ def _level(rule: Rule) -> EnforcementLevel:
     return EnforcementLevel.MANDATORY if rule.level == "mandatory" else EnforcementLevel.ADVISORY
 
 
-def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+def policies() -> list[Policy]:
     """Every rule as a CrossGuard policy, named by its id."""
-    built: list[ResourceValidationPolicy | StackValidationPolicy] = []
+    built: list[Policy] = []
     for rule in RULES:
         if rule.check is not None:
             built.append(
