@@ -187,7 +187,8 @@ def _collect(
                 elif outcome == "passed_checks":
                     passed.append((violation.rule, violation.stack, violation.resource_name))
                 else:
-                    reason = str(check.get("suppress_comment") or "").strip()
+                    result = check.get("check_result") or {}
+                    reason = str(result.get("suppress_comment") or check.get("suppress_comment") or "").strip()
                     skips.append(Waiver(violation, "" if reason == "No comment provided" else reason, "checkov-skip"))
     return CheckovResult(findings, skips, passed, names, described)
 
