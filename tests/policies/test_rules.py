@@ -349,3 +349,11 @@ def test_a_waiver_tag_without_a_reason_is_a_violation() -> None:
 def test_every_rule_has_a_family() -> None:
     families = {rule.family for rule in RULES}
     assert {"encryption", "exposure", "operations", "tags", "iam", "capacity", "residency"} <= families
+
+
+def test_every_rule_is_in_the_docs_table() -> None:
+    from pathlib import Path
+
+    table = (Path(__file__).resolve().parents[2] / "docs" / "policy.md").read_text()
+    for rule in RULES:
+        assert f"| `{rule.id}` | {rule.family} | {rule.level} |" in table, rule.id
