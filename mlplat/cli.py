@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import ConfigError, Deployment, load_deployment
-from mlplat.policy import CheckovSummary, PolicyReport, run_policies
+from mlplat.policy import PolicyReport, policy_report, run_policies
 from mlplat.synth import SynthError, load_graph, synthesize
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
@@ -109,30 +109,15 @@ def _emit(text: str, out: str | None) -> None:
 
 
 def cmd_policy(args: argparse.Namespace, root: Path) -> int:
-    from policies.checkov.runner import CheckovFailed, CheckovMissing, checkov_executable, discover, run_checkov
-    from policies.settings import load_settings
+    from policies.checkov.runner import CheckovFailed, CheckovMissing, checkov_executable
 
-    settings = load_settings(root)
-    if not args.no_checkov:
-        try:
-            checkov_executable(root)  # before synthesizing: a missing venv is a setup error, exit 2 at once
-        except CheckovMissing as error:
-            raise UsageError(str(error)) from None
-    graphs = _graphs_for(args, root)
-    if args.no_checkov:
-        report = run_policies(graphs, settings)
-    else:
-        graph_dirs = {Path(p).resolve().parent for p in args.graph or []} or {_resolve(root, DEFAULT_GRAPH_DIR)}
-        targets = discover(root, sorted(graph_dirs), [str(g["stack"]) for g in graphs])
-        targets.graphs = list(graphs)
-        try:
-            scan = run_checkov(root, targets, settings)
-        except CheckovFailed as error:
-            raise UsageError(str(error)) from None
-        summary = CheckovSummary(
-            len(scan.passed), len(scan.findings), len(scan.skips), tuple(scan.targets), scan.check_names
-        )
-        report = run_policies(graphs, settings, scan.findings, scan.skips, summary)
+    try:
+        if not args.no_checkov:
+            checkov_executable(root)  # a missing checkov venv is a setup error: exit 2 before synthesizing
+        graph_dirs = sorted({Path(p).resolve().parent for p in args.graph or []}) or [_resolve(root, DEFAULT_GRAPH_DIR)]
+        report = policy_report(root, _graphs_for(args, root), graph_dirs, checkov=not args.no_checkov)
+    except (CheckovMissing, CheckovFailed) as error:
+        raise UsageError(str(error)) from None
     _emit(report.render(args.format), args.out)
     return EXIT_FINDING if report.mandatory else EXIT_OK
 
@@ -141,9 +126,7 @@ def cmd_plan(args: argparse.Namespace, root: Path) -> int:
     args.graph = None
     started = time.perf_counter()
     graphs = _graphs_for(args, root)
-    from policies.settings import load_settings
-
-    report = run_policies(graphs, load_settings(root))
+    report = run_policies(graphs)
     for graph in graphs:
         print(_plan_summary(graph, report))
     status = "FAILED" if report.mandatory else "passed"

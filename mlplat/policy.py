@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from policies.engine import Violation, evaluate
 from policies.rules import RULES
-from policies.settings import PolicySettings
+from policies.settings import PolicySettings, load_settings
 from policies.waivers import Waiver, apply_waivers
 
 POLICY_SCHEMA = "mlplat.policy/v1"
@@ -92,8 +93,9 @@ def run_policies(
     checkov_skips: Iterable[Waiver] = (),
     checkov_summary: CheckovSummary | None = None,
 ) -> PolicyReport:
-    """Every rule over every graph, plus checkov's findings; then waivers."""
-    settings = settings or PolicySettings()
+    """Every rule over every graph, plus checkov's findings; then waivers. Without `settings`, the repository's
+    `policies/config.yaml` (jurisdictions then default to each stack's own region)."""
+    settings = settings or load_settings()
     graphs = list(graphs)
     violations: list[Violation] = []
     for graph in graphs:
@@ -119,6 +121,25 @@ def run_policies(
     order = {"mandatory": 0, "advisory": 1}
     standing.sort(key=lambda v: (order[v.level], v.stack, v.rule, v.resource_name))
     return PolicyReport(standing, [str(g["stack"]) for g in graphs], [w for w in waived if w.reason], checkov_summary)
+
+
+def policy_report(
+    root: Path, graphs: Sequence[Mapping[str, Any]], graph_dirs: Sequence[Path], checkov: bool = True
+) -> PolicyReport:
+    """What `mlplat policy` reports: our rules, and unless `checkov` is False one checkov run over the graphs,
+    infra/, the runtime Dockerfiles and the Kubernetes YAML beside the graphs (`<graph dir>/<stack>/k8s/`)."""
+    from policies.checkov.runner import discover, run_checkov
+
+    settings = load_settings(root)
+    if not checkov:
+        return run_policies(graphs, settings)
+    targets = discover(root, graph_dirs, [str(g["stack"]) for g in graphs])
+    targets.graphs = list(graphs)
+    scan = run_checkov(root, targets, settings)
+    summary = CheckovSummary(
+        len(scan.passed), len(scan.findings), len(scan.skips), tuple(scan.targets), scan.check_names
+    )
+    return run_policies(graphs, settings, scan.findings, scan.skips, summary)
 
 
 # -- SARIF 2.1.0 -----------------------------------------------------------------------------------------------

@@ -59,33 +59,41 @@ def kms_rotation(resource: Resource, _: StackContext) -> Iterator[str]:
         yield "KMS key is multi-region; replicas would carry key material out of the jurisdiction"
 
 
+LOGGING_TYPES = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
+
+
 @RULES.graph_rule(
     "aws-s3-bucket-sse-kms",
     "mandatory",
-    "Every bucket encrypts objects by default with a customer KMS key (SSE-KMS), never SSE-S3 or none.",
+    "Every bucket encrypts objects by default with a customer KMS key; only an access-log target may use SSE-S3.",
     FAMILY,
 )
 def bucket_sse_kms(graph: Graph, _: StackContext) -> Iterator[tuple[Resource, str]]:
     index = GraphIndex.of(graph)
-    encrypted: set[int] = set()
+    algorithms: dict[int, set[str]] = {}
     for config in index.of_type(*SSE_TYPES):
         bucket = index.resolve(inputs_of(config).get("bucket"), BUCKET_TYPES)
         if bucket is None:
             continue
-        defaults = [
-            first(rule.get("applyServerSideEncryptionByDefault")) for rule in as_list(inputs_of(config).get("rules"))
-        ]
-        if any(
-            d.get("sseAlgorithm") in ("aws:kms", "aws:kms:dsse") and customer_key(d.get("kmsMasterKeyId"))
-            for d in defaults
-        ):
-            encrypted.add(id(bucket))
+        for rule in as_list(inputs_of(config).get("rules")):
+            default = first(first(rule).get("applyServerSideEncryptionByDefault"))
+            kms = default.get("sseAlgorithm") in ("aws:kms", "aws:kms:dsse") and customer_key(
+                default.get("kmsMasterKeyId")
+            )
+            algorithms.setdefault(id(bucket), set()).add("kms" if kms else str(default.get("sseAlgorithm")))
+    # S3 delivers server access logs only to buckets encrypted with SSE-S3 (AES256).
+    log_targets = {
+        id(target)
+        for logging in index.of_type(*LOGGING_TYPES)
+        if (target := index.resolve(inputs_of(logging).get("targetBucket"), BUCKET_TYPES)) is not None
+    }
     for bucket in index.of_type(*BUCKET_TYPES):
         inline = first(first(inputs_of(bucket).get("serverSideEncryptionConfiguration")).get("rule"))
         inline_default = first(inline.get("applyServerSideEncryptionByDefault"))
-        if id(bucket) in encrypted or (
-            inline_default.get("sseAlgorithm") == "aws:kms" and customer_key(inline_default.get("kmsMasterKeyId"))
-        ):
+        if inline_default.get("sseAlgorithm") == "aws:kms" and customer_key(inline_default.get("kmsMasterKeyId")):
+            continue
+        found = algorithms.get(id(bucket), set())
+        if "kms" in found or (id(bucket) in log_targets and "AES256" in found):
             continue
         yield bucket, "bucket has no SSE-KMS default encryption with a customer key"
 
