@@ -28,9 +28,16 @@ class CheckovSummary:
     skipped: int = 0
     targets: tuple[str, ...] = ()
     check_names: Mapping[str, str] = field(default_factory=dict)  # check id -> checkov's title
+    not_applicable: Mapping[str, str] = field(default_factory=dict)  # checks not run -> why (policies/config.yaml)
 
     def as_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "failed": self.failed, "skipped": self.skipped, "targets": list(self.targets)}
+        return {
+            "passed": self.passed,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "targets": list(self.targets),
+            "not_applicable": dict(self.not_applicable),
+        }
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,8 @@ class PolicyReport:
         if self.checkov is not None:
             lines.append(
                 f"checkov: {self.checkov.passed} passed, {self.checkov.failed} failed, {self.checkov.skipped} skipped "
-                f"over {len(self.checkov.targets)} target(s)"
+                f"over {len(self.checkov.targets)} target(s); not applicable: "
+                f"{', '.join(self.checkov.not_applicable) or 'none'} (policies/config.yaml)"
             )
         lines.append(
             f"policy: {len(self.stacks)} stack(s), {self.mandatory} mandatory and {self.advisory} advisory "
@@ -137,7 +145,12 @@ def policy_report(
     targets.graphs = list(graphs)
     scan = run_checkov(root, targets, settings)
     summary = CheckovSummary(
-        len(scan.passed), len(scan.findings), len(scan.skips), tuple(scan.targets), scan.check_names
+        len(scan.passed),
+        len(scan.findings),
+        len(scan.skips),
+        tuple(scan.targets),
+        scan.check_names,
+        {c: r for c, r in settings.checkov_not_applicable.items() if r},
     )
     return run_policies(graphs, settings, scan.findings, scan.skips, summary)
 

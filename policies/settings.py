@@ -42,6 +42,7 @@ class PolicySettings:
     jurisdictions: Mapping[str, Sequence[str]] = field(default_factory=dict)  # name -> regions
     gpu: GpuBounds = field(default_factory=GpuBounds)
     checkov_mandatory: frozenset[str] = frozenset()
+    checkov_not_applicable: Mapping[str, str] = field(default_factory=dict)  # check id -> why it never applies
     waivers: tuple[ConfigWaiver, ...] = ()
 
     def jurisdiction_of(self, region: str) -> str | None:
@@ -73,6 +74,9 @@ def settings_from(config: Mapping[str, Any], platform: Mapping[str, Any] | None 
         jurisdictions=jurisdictions,
         gpu=GpuBounds(**{k: int(v) for k, v in gpu.items()}),
         checkov_mandatory=frozenset(str(c) for c in (config.get("checkov") or {}).get("mandatory", [])),
+        checkov_not_applicable={
+            str(k): str(v or "").strip() for k, v in ((config.get("checkov") or {}).get("not_applicable") or {}).items()
+        },
         waivers=waivers,
     )
 

@@ -86,6 +86,9 @@ def run_checkov(root: Path, targets: CheckovTargets, settings: PolicySettings) -
         # not --quiet: passed checks are counted in the report
         argv = [str(executable), "--skip-download", "--output", "json", "--compact"]
         argv += ["--external-checks-dir", str(CHECKS_DIR)]
+        not_applicable = sorted(c for c, reason in settings.checkov_not_applicable.items() if reason)
+        if not_applicable:
+            argv += ["--skip-check", ",".join(not_applicable)]
         frameworks: set[str] = set()
         described: list[str] = []
         for graph in targets.graphs:

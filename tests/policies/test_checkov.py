@@ -124,6 +124,6 @@ def test_infra_terraform_passes_checkov_and_every_skip_says_why(scan: CheckovRes
     assert [v for v in scan.findings if v.stack == "infra"] == []
     assert len([p for p in scan.passed if p[1] == "infra"]) > 50
     skips = [s for s in scan.skips if s.violation.stack == "infra"]
-    assert {s.violation.rule for s in skips} >= {"CKV_AWS_144", "CKV_AWS_145"}
+    assert {s.violation.rule for s in skips} >= {"CKV_AWS_18", "CKV_AWS_145"}
     assert all(s.reason and s.via == "checkov-skip" for s in skips)
     assert all(s.violation.file and s.violation.file.startswith("infra/bootstrap/") for s in skips)

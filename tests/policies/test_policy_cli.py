@@ -180,3 +180,26 @@ def test_policy_without_the_checkov_venv_says_how_to_make_it(
     path.write_text(json.dumps(graphs["global"]))
     assert main(["--project", str(project_copy), "policy", "--graph", str(path)]) == 2
     assert "make setup" in capsys.readouterr().err
+
+
+def test_sarif_for_checkov_findings_points_at_file_and_line() -> None:
+    from mlplat.policy import CheckovSummary, PolicyReport, to_sarif
+    from policies.engine import Violation
+    from policies.waivers import Waiver
+
+    finding = Violation("CKV_DOCKER_3", "mandatory", "runtime", "dockerfile", "runtime/serving/Dockerfile",
+                        "Ensure that a user for the container has been created", source="checkov",
+                        file="runtime/serving/Dockerfile", line=1)  # fmt: skip
+    skipped = Violation("CKV_AWS_18", "mandatory", "infra", "terraform:aws_s3_bucket", "aws_s3_bucket.logs", "logging",
+                        source="checkov", file="infra/bootstrap/state.tf", line=12)  # fmt: skip
+    report = PolicyReport([finding], ["eu-west-1"], [Waiver(skipped, "log bucket", "checkov-skip")],
+                          CheckovSummary(1, 1, 1, ("dockerfile runtime/serving/Dockerfile",), {"CKV_DOCKER_3": "user"}))  # fmt: skip
+    runs = {run["tool"]["driver"]["name"]: run for run in to_sarif(report)["runs"]}
+    assert set(runs) == {"mlplat-policy", "checkov"}
+    results = runs["checkov"]["results"]
+    location = results[0]["locations"][0]["physicalLocation"]
+    assert location == {"artifactLocation": {"uri": "runtime/serving/Dockerfile"}, "region": {"startLine": 1}}
+    assert results[1]["suppressions"][0]["justification"] == "log bucket"
+    rules = runs["checkov"]["tool"]["driver"]["rules"]
+    assert rules[results[0]["ruleIndex"]]["shortDescription"]["text"] == "user"
+    assert runs["mlplat-policy"]["results"] == []
