@@ -192,8 +192,8 @@ def test_sarif_for_checkov_findings_points_at_file_and_line() -> None:
                         file="runtime/serving/Dockerfile", line=1)  # fmt: skip
     skipped = Violation("CKV_AWS_18", "mandatory", "infra", "terraform:aws_s3_bucket", "aws_s3_bucket.logs", "logging",
                         source="checkov", file="infra/bootstrap/state.tf", line=12)  # fmt: skip
-    report = PolicyReport([finding], ["eu-west-1"], [Waiver(skipped, "log bucket", "checkov-skip")],
-                          CheckovSummary(1, 1, 1, ("dockerfile runtime/serving/Dockerfile",), {"CKV_DOCKER_3": "user"}))  # fmt: skip
+    summary = CheckovSummary(1, 1, 1, ("dockerfile runtime/serving/Dockerfile",), {"CKV_DOCKER_3": "user"})
+    report = PolicyReport([finding], ["eu-west-1"], [Waiver(skipped, "log bucket", "checkov-skip")], summary)
     runs = {run["tool"]["driver"]["name"]: run for run in to_sarif(report)["runs"]}
     assert set(runs) == {"mlplat-policy", "checkov"}
     results = runs["checkov"]["results"]
