@@ -127,3 +127,18 @@ def test_infra_terraform_passes_checkov_and_every_skip_says_why(scan: CheckovRes
     assert {s.violation.rule for s in skips} >= {"CKV_AWS_18", "CKV_AWS_145"}
     assert all(s.reason and s.via == "checkov-skip" for s in skips)
     assert all(s.violation.file and s.violation.file.startswith("infra/bootstrap/") for s in skips)
+
+
+def test_discover_finds_infra_dockerfiles_and_yaml_beside_the_graphs(tmp_path: Path) -> None:
+    from policies.checkov.runner import discover
+
+    (tmp_path / "infra" / "bootstrap").mkdir(parents=True)
+    (tmp_path / "infra" / "bootstrap" / "main.tf").write_text("")
+    (tmp_path / "runtime" / "serving").mkdir(parents=True)
+    (tmp_path / "runtime" / "serving" / "Dockerfile").write_text("FROM scratch\n")
+    graphs = tmp_path / "build" / "graphs"
+    (graphs / "eu-west-1" / "k8s").mkdir(parents=True)
+    targets = discover(tmp_path, [graphs], ["eu-west-1", "us-east-1"])
+    assert targets.terraform_dirs == [tmp_path / "infra"]
+    assert targets.dockerfiles == [tmp_path / "runtime" / "serving" / "Dockerfile"]
+    assert targets.kubernetes_dirs == {"eu-west-1": graphs / "eu-west-1" / "k8s"}
