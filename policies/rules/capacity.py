@@ -38,14 +38,17 @@ def is_gpu_pool(resource: Resource) -> bool:
     )
 
 
+INFERENCE_WORDS = ("inference", "serving")
+
+
 def is_inference_pool(resource: Resource) -> bool:
-    """An inference pool says so in a pool/workload tag or label, or in its name."""
+    """An inference pool says so in a pool/workload/role tag or label (`inference` or `serving`), or in its name."""
     tags = own_tags(resource)
     labels = {**tags, **{str(k): str(v) for k, v in (inputs_of(resource).get("labels") or {}).items()}}
     tagged = any(
-        v.lower() == "inference" for k, v in labels.items() if k.rsplit("/", 1)[-1] in ("pool", "workload", "role")
+        v.lower() in INFERENCE_WORDS for k, v in labels.items() if k.rsplit("/", 1)[-1] in ("pool", "workload", "role")
     )
-    return tagged or "inference" in str(resource["name"]).lower()
+    return tagged or any(word in str(resource["name"]).lower() for word in INFERENCE_WORDS)
 
 
 def _distribution(resource: Resource) -> dict[str, Any] | None:

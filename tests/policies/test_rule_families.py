@@ -283,3 +283,14 @@ def test_an_access_log_target_may_use_sse_s3_but_not_nothing() -> None:
     assert (rule, "logs") not in fired(graph(BUCKET, SSE, PAB, TLS, logs, sse_s3, logging))
     assert (rule, "logs") in fired(graph(BUCKET, SSE, PAB, TLS, logs, sse_s3))
     assert (rule, "logs") in fired(graph(BUCKET, SSE, PAB, TLS, logs, logging))
+
+
+def test_a_serving_pool_is_an_inference_pool() -> None:
+    labelled = copy.deepcopy(POOL)
+    labelled["name"] = "gpu-a"
+    labelled["inputs"]["tags"] = [{"key": "mlplat/pool", "value": "serving", "propagateAtLaunch": True}]
+    labelled["inputs"]["mixedInstancesPolicy"]["instancesDistribution"]["onDemandBaseCapacity"] = 0
+    assert ("mlplat-gpu-inference-on-demand-floor", "gpu-a") in fired(graph(labelled))
+    training = copy.deepcopy(labelled)
+    training["inputs"]["tags"] = [{"key": "mlplat/pool", "value": "training", "propagateAtLaunch": True}]
+    assert ("mlplat-gpu-inference-on-demand-floor", "gpu-a") not in fired(graph(training))
