@@ -93,3 +93,73 @@ def test_stack_policy_reads_jurisdiction_from_default_tags_and_config() -> None:
     config = {"jurisdictions": {"eu": ["eu-west-1"], "us": ["us-east-1"]}}
     policy.validate(StackValidationArgs([bucket], config), lambda m, u=None: reported.append(m))
     assert reported and "outside the stack's jurisdiction eu" in reported[0]
+
+
+def _as_policy_resources(graph: dict[str, Any]) -> tuple[list[Any], dict[str, PolicyProviderResource]]:
+    """A synthesized graph as the engine hands it to a pack: provider inputs JSON-encoded, ids unknown."""
+    providers = {
+        r["name"]: PolicyProviderResource(
+            r["type"],
+            {k: json.dumps(v) if isinstance(v, dict) else v for k, v in r["inputs"].items()},
+            urn(r["type"], r["name"]),
+            r["name"],
+        )
+        for r in graph["resources"]
+        if r["type"].startswith("pulumi:providers:")
+    }
+    resources = [
+        PolicyResource(
+            r["type"],
+            r["inputs"],
+            urn(r["type"], r["name"]),
+            r["name"],
+            OPTS,
+            providers.get(r["provider"]),
+            None,
+            [],
+            {},
+        )
+        for r in graph["resources"]
+        if r.get("custom", True)
+    ]
+    return resources, providers
+
+
+def _crossguard_findings(graph: dict[str, Any]) -> set[tuple[str, str]]:
+    resources, _ = _as_policy_resources(graph)
+    found: set[tuple[str, str]] = set()
+    for policy in POLICIES.values():
+        if isinstance(policy, StackValidationPolicy):
+            policy.validate(StackValidationArgs(resources, {}),
+                            lambda m, u=None, n=policy.name: found.add((n, str(u).rsplit("::", 1)[-1])))  # fmt: skip
+            continue
+        assert isinstance(policy, ResourceValidationPolicy)
+        for resource in resources:
+            args = ResourceValidationArgs(resource.resource_type, resource.props, resource.urn, resource.name, OPTS,
+                                          resource.provider, {})  # fmt: skip
+            policy.validate(args, lambda m, u=None, n=policy.name, r=resource.name: found.add((n, r)))
+    return found
+
+
+def test_the_pack_and_mlplat_policy_agree_on_a_synthesized_graph(graphs: dict[str, Any]) -> None:
+    import copy
+
+    from policies.engine import evaluate
+    from policies.settings import load_settings
+
+    graph = copy.deepcopy(graphs["eu-west-1"])
+    assert _crossguard_findings(graph) == set()
+    for resource in graph["resources"]:
+        if resource["name"] == "euw1-private-a":
+            resource["inputs"]["mapPublicIpOnLaunch"] = True
+        if resource["type"] == "aws:cloudwatch/logGroup:LogGroup":
+            resource["inputs"].pop("kmsKeyId")
+        if resource["type"] == "aws:ec2/flowLog:FlowLog":
+            resource["inputs"]["trafficType"] = "REJECT"
+    offline = {(v.rule, v.resource_name) for v in evaluate(graph, RULES, load_settings())}
+    assert offline == _crossguard_findings(graph)
+    assert {r for r, _ in offline} == {
+        "aws-ec2-subnet-no-public-ip",
+        "aws-cloudwatch-loggroup-kms",
+        "aws-ec2-vpc-flow-logs",
+    }
