@@ -133,7 +133,9 @@ def graph_of(resources: list[PolicyResource], config: Mapping[str, Any]) -> tupl
             entries.append({"type": provider.resource_type, "name": name, "id": f"{name}-id", "custom": True,
                             "region": context.region, "provider": None, "parent": None,
                             "inputs": _provider_inputs(provider)})  # fmt: skip
-    kind = "regional" if len({e["region"] for e in entries if str(e["type"]).startswith("aws:")}) <= 1 else "global"
+    regions = {e["region"] for e in entries if str(e["type"]).startswith("aws:")}
+    is_global = "global" in (context.stack, context.jurisdiction, config.get("kind")) or len(regions) > 1
+    kind = "global" if is_global else "regional"
     graph = {"schema": "mlplat.graph/v1", "stack": context.stack, "region": context.region,
              "jurisdiction": context.jurisdiction, "kind": kind, "resources": entries}  # fmt: skip
     all_providers = {n: _provider_inputs(p) for n, p in providers.items()}
