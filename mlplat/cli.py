@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import ConfigError, Deployment, load_deployment
-from mlplat.policy import PolicyReport, policy_report, run_policies
+from mlplat.policy import PolicyReport, run_policies
 from mlplat.synth import SynthError, load_graph, synthesize
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
@@ -109,6 +109,7 @@ def _emit(text: str, out: str | None) -> None:
 
 
 def cmd_policy(args: argparse.Namespace, root: Path) -> int:
+    from mlplat.policy import policy_report
     from policies.checkov.runner import CheckovFailed, CheckovMissing, checkov_executable
 
     try:
