@@ -9,6 +9,7 @@ LINT_PATHS := components stacks policies mlplat runtime bench
 .PHONY: setup system-deps demo test lint fmt bench clean
 
 setup: $(STAMP) system-deps
+	@PYTHON=$(PYTHON) scripts/checkov-venv.sh
 
 $(STAMP): pyproject.toml $(REQS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

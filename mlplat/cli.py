@@ -112,7 +112,16 @@ def _emit(text: str, out: str | None) -> None:
 
 
 def cmd_policy(args: argparse.Namespace, root: Path) -> int:
-    report = run_policies(_graphs_for(args, root))
+    from mlplat.policy import policy_report
+    from policies.checkov.runner import CheckovFailed, CheckovMissing, checkov_executable
+
+    try:
+        if not args.no_checkov:
+            checkov_executable(root)  # a missing checkov venv is a setup error: exit 2 before synthesizing
+        graph_dirs = sorted({Path(p).resolve().parent for p in args.graph or []}) or [_resolve(root, DEFAULT_GRAPH_DIR)]
+        report = policy_report(root, _graphs_for(args, root), graph_dirs, checkov=not args.no_checkov)
+    except (CheckovMissing, CheckovFailed) as error:
+        raise UsageError(str(error)) from None
     _emit(report.render(args.format), args.out)
     return EXIT_FINDING if report.mandatory else EXIT_OK
 
@@ -236,7 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     policy = commands.add_parser("policy", help="run every rule over stacks or graph files")
     _stack_arguments(policy)
     policy.add_argument("--graph", nargs="+", metavar="FILE", help="graph files instead of synthesizing stacks")
-    policy.add_argument("--format", choices=["text", "json"], default="text")
+    policy.add_argument(
+        "--format",
+        choices=["text", "json", "sarif"],
+        default="text",
+        help="text, mlplat.policy/v1 JSON, or SARIF 2.1.0 for code-scanning UIs",
+    )
+    policy.add_argument(
+        "--no-checkov", action="store_true", help="only our rules (as the CrossGuard pack runs them); no checkov scan"
+    )
     policy.add_argument("--out", help="write the report here instead of stdout")
     policy.set_defaults(func=cmd_policy)
 

@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from policies.settings import PolicySettings
 
 Level = Literal["mandatory", "advisory"]
 Resource = Mapping[str, Any]
@@ -15,24 +18,35 @@ Graph = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class StackContext:
-    """What a resource rule may know about the stack around it."""
+    """What a rule may know about the stack around it."""
 
     stack: str
     region: str
     jurisdiction: str
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # provider name -> its inputs
+    kind: str = "regional"
+    settings: PolicySettings = field(default_factory=PolicySettings)
 
     def effective_tags(self, resource: Resource) -> dict[str, str]:
         """Tags the resource will carry in AWS: its provider's default tags overlaid by its own."""
         provider = self.providers.get(resource.get("provider") or "", {})
         default_tags = provider.get("defaultTags") or {}
         inherited = default_tags.get("tags", {}) if isinstance(default_tags, Mapping) else {}
-        own = resource.get("inputs", {}).get("tags") or {}
-        return {**inherited, **own}
+        return {**inherited, **own_tags(resource)}
+
+
+def own_tags(resource: Resource) -> dict[str, str]:
+    """The resource's own tags, as a map; an autoscaling group's tag list (`[{key, value}]`) is read too."""
+    tags = (resource.get("inputs") or {}).get("tags")
+    if isinstance(tags, Mapping):
+        return {str(k): "" if v is None else str(v) for k, v in tags.items()}
+    if isinstance(tags, list):
+        return {str(t.get("key")): str(t.get("value") or "") for t in tags if isinstance(t, Mapping) and "key" in t}
+    return {}
 
 
 ResourceCheck = Callable[[Resource, StackContext], Iterable[str]]
-GraphCheck = Callable[[Graph], Iterable[tuple[Resource, str]]]
+GraphCheck = Callable[[Graph, StackContext], Iterable[tuple[Resource, str]]]
 
 
 @dataclass(frozen=True)
@@ -42,9 +56,11 @@ class Rule:
     id: str
     level: Level
     rationale: str
+    family: str = "general"
     resource_types: frozenset[str] = frozenset()  # resource rules: the types they look at
     check: ResourceCheck | None = None
     graph_check: GraphCheck | None = None
+    waivable: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,9 +72,11 @@ class Violation:
     resource_name: str
     message: str
     source: str = "crossguard"
+    file: str | None = None  # where the finding points, when it comes from a file (checkov on infra/, Dockerfiles)
+    line: int | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "rule": self.rule,
             "level": self.level,
             "source": self.source,
@@ -66,6 +84,11 @@ class Violation:
             "resource": {"type": self.resource_type, "name": self.resource_name},
             "message": self.message,
         }
+        if self.file:
+            data["file"] = self.file
+            if self.line:
+                data["line"] = self.line
+        return data
 
 
 class RuleRegistry:
@@ -73,17 +96,27 @@ class RuleRegistry:
         self._rules: dict[str, Rule] = {}
 
     def resource_rule(
-        self, rule_id: str, level: Level, rationale: str, types: Sequence[str]
+        self, rule_id: str, level: Level, rationale: str, types: Sequence[str], family: str = "general"
     ) -> Callable[[ResourceCheck], ResourceCheck]:
         def register(check: ResourceCheck) -> ResourceCheck:
-            self._add(Rule(rule_id, level, rationale, resource_types=frozenset(types), check=check))
+            self._add(Rule(rule_id, level, rationale, family, resource_types=frozenset(types), check=check))
             return check
 
         return register
 
-    def graph_rule(self, rule_id: str, level: Level, rationale: str) -> Callable[[GraphCheck], GraphCheck]:
-        def register(check: GraphCheck) -> GraphCheck:
-            self._add(Rule(rule_id, level, rationale, graph_check=check))
+    def graph_rule(
+        self, rule_id: str, level: Level, rationale: str, family: str = "general", waivable: bool = True
+    ) -> Callable[[Any], Any]:
+        """Registers `check(graph, context)`; a one-argument `check(graph)` is accepted too."""
+
+        def register(check: Any) -> Any:
+            graph_check = check
+            if len(inspect.signature(check).parameters) == 1:
+
+                def graph_check(graph: Graph, _: StackContext) -> Iterable[tuple[Resource, str]]:
+                    return check(graph)
+
+            self._add(Rule(rule_id, level, rationale, family, graph_check=graph_check, waivable=waivable))
             return check
 
         return register
@@ -99,17 +132,30 @@ class RuleRegistry:
     def __getitem__(self, rule_id: str) -> Rule:
         return self._rules[rule_id]
 
+    def __contains__(self, rule_id: object) -> bool:
+        return rule_id in self._rules
 
-def context_of(graph: Graph) -> StackContext:
+    def __len__(self) -> int:
+        return len(self._rules)
+
+
+def context_of(graph: Graph, settings: PolicySettings | None = None) -> StackContext:
     providers = {
         r["name"]: r.get("inputs", {}) for r in graph["resources"] if str(r["type"]).startswith("pulumi:providers:")
     }
-    return StackContext(graph["stack"], graph["region"], graph["jurisdiction"], providers)
+    return StackContext(
+        graph["stack"],
+        graph["region"],
+        graph["jurisdiction"],
+        providers,
+        kind=str(graph.get("kind", "regional")),
+        settings=settings or PolicySettings(),
+    )
 
 
-def evaluate(graph: Graph, rules: Iterable[Rule]) -> list[Violation]:
-    """Runs every rule over one stack graph."""
-    context = context_of(graph)
+def evaluate(graph: Graph, rules: Iterable[Rule], settings: PolicySettings | None = None) -> list[Violation]:
+    """Runs every rule over one stack graph (waivers are applied afterwards, by `policies.waivers`)."""
+    context = context_of(graph, settings)
     violations: list[Violation] = []
     for rule in rules:
         if rule.check is not None:
@@ -122,6 +168,6 @@ def evaluate(graph: Graph, rules: Iterable[Rule]) -> list[Violation]:
         if rule.graph_check is not None:
             violations.extend(
                 Violation(rule.id, rule.level, context.stack, resource["type"], resource["name"], message)
-                for resource, message in rule.graph_check(graph)
+                for resource, message in rule.graph_check(graph, context)
             )
     return violations

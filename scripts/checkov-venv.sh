@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Creates .venv-checkov with a pinned checkov, once; a second run installs nothing.
+# checkov pins boto3 and networkx, so it lives apart from .venv (REFERENCE.md: its own virtualenv).
+set -euo pipefail
+CHECKOV_VERSION=3.3.30
+VENV=${CHECKOV_VENV:-.venv-checkov}
+PYTHON=${PYTHON:-python3}
+STAMP="$VENV/.checkov-$CHECKOV_VERSION"
+[ -f "$STAMP" ] && exit 0
+test -x "$VENV/bin/python" || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+rm -f "$VENV"/.checkov-*
+touch "$STAMP"
