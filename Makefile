@@ -22,6 +22,7 @@ system-deps:
 
 demo: setup
 	$(BIN)/mlplat plan --all
+	$(BIN)/mlplat dev demo
 
 lint: setup
 	$(BIN)/ruff check $(LINT_PATHS) tests

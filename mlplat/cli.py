@@ -159,6 +159,56 @@ def cmd_residency(args: argparse.Namespace, root: Path) -> int:
     return EXIT_FINDING if report.breaches else EXIT_OK
 
 
+def cmd_dev(args: argparse.Namespace, root: Path) -> int:
+    from rich.console import Console
+
+    from mlplat.dev.demo import DemoSize, materialize, run_demo, start_platform, summary, train_and_register
+    from mlplat.dev.platform import default_platform
+    from mlplat.processes import ProcessError
+
+    platform = default_platform(root)
+    console = Console(stderr=True)
+    if args.action == "status":
+        for name, row in platform.status().items():
+            state = f"running (pid {row['pid']})" if row["pid"] else "stopped"
+            print(f"{name:<8} {state:<22} 127.0.0.1:{row['port']} {'listening' if row['listening'] else ''}")
+        return EXIT_OK
+    if args.action == "down":
+        stopped = platform.down()
+        print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+        return EXIT_OK
+    size = DemoSize()
+    try:
+        with console.status("starting") as status:
+
+            def step(message: str) -> None:
+                console.log(message)
+                status.update(message)
+
+            if args.action == "up":
+                start_platform(platform, step)
+                train_and_register(platform, size, step)
+                materialize(platform, size, shifted=False, seed=100)
+                platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180)
+                print(
+                    f"up: serving on {platform.serve_url}, MLflow on {platform.mlflow_url}; `mlplat dev down` stops it"
+                )
+                return EXIT_OK
+            result = run_demo(platform, size, step)
+        print(summary(result))
+        ok = result.champion_after_rollback != result.champion_before_rollback and result.serve_pid_unchanged
+        return EXIT_OK if ok else EXIT_FINDING
+    except ProcessError as error:
+        print(f"mlplat dev: {error}", file=sys.stderr)
+        if args.action == "up":
+            platform.down()
+        return EXIT_USAGE
+    finally:
+        if args.action == "demo":
+            stopped = platform.down()
+            console.log(f"stopped {', '.join(stopped)}")
+
+
 def cmd_plan(args: argparse.Namespace, root: Path) -> int:
     args.graph = None
     started = time.perf_counter()
@@ -269,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     residency.add_argument("--format", choices=["text", "json"], default="text")
     residency.add_argument("--out", help="write the report here instead of stdout")
     residency.set_defaults(func=cmd_residency)
+
+    dev = commands.add_parser("dev", help="the local platform on 127.0.0.1: up, demo, status, down")
+    dev.add_argument("action", choices=["up", "demo", "status", "down"])
+    dev.set_defaults(func=cmd_dev)
 
     plan = commands.add_parser("plan", help="synth + policy summary per stack: the offline main job")
     _stack_arguments(plan)

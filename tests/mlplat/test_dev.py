@@ -1,0 +1,83 @@
+"""The local platform end to end (smaller than `make demo`), and testinfra checks of it while it runs."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from mlplat.dev.demo import DemoResult, DemoSize, run_demo
+from mlplat.dev.platform import SERVICES, DevPlatform, DevPorts
+from mlplat.processes import free_port, pid_alive
+from tests.conftest import ROOT
+
+SMALL = DemoSize(training_rows=4000, entities_per_tenant=150, canary_requests=60, shifted_requests=150)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevPlatform, DemoResult]]:
+    ports = DevPorts(redis=free_port(), moto=free_port(), mlflow=free_port(), serve=free_port())
+    platform = DevPlatform(root=ROOT, state=tmp_path_factory.mktemp("dev") / "state", ports=ports)
+    pids: dict[str, int | None] = {}
+    try:
+        result = run_demo(platform, SMALL, step=lambda _: None)
+        pids = {name: platform.pid_of(name) for name in SERVICES}
+        yield platform, result
+    finally:
+        platform.down()
+    assert not [name for name, pid in pids.items() if pid is not None and pid_alive(pid)], "processes left behind"
+
+
+def test_drift_alert_rolls_the_champion_back(demo: tuple[DevPlatform, DemoResult]) -> None:
+    _, result = demo
+    assert result.drift_status == "alert"
+    assert {"weekly_active_ratio", "support_tickets_90d"} <= set(result.drifted_features)
+    assert result.champion_before_rollback == result.versions["challenger"]
+    assert result.champion_after_rollback == result.versions["champion"]
+
+
+def test_serving_followed_the_alias_without_a_restart(demo: tuple[DevPlatform, DemoResult]) -> None:
+    _, result = demo
+    assert result.served_after_rollback == {f"champion v{result.versions['champion']}"}
+    assert result.serve_pid_unchanged
+
+
+def test_canary_and_residency(demo: tuple[DevPlatform, DemoResult]) -> None:
+    _, result = demo
+    assert set(result.canary_split) == {
+        f"champion v{result.versions['champion']}",
+        f"challenger v{result.versions['challenger']}",
+    }
+    assert (
+        result.canary_split[f"champion v{result.versions['champion']}"]
+        > result.canary_split[f"challenger v{result.versions['challenger']}"]
+    )
+    assert result.refused_status == 451
+    assert result.report_html is not None and result.report_html.is_file()
+
+
+def test_every_service_listens_on_loopback_only(demo: tuple[DevPlatform, DemoResult]) -> None:
+    platform, _ = demo
+    host = testinfra.get_host("local://")
+    for name in SERVICES:
+        port = getattr(platform.ports, name)
+        assert host.socket(f"tcp://127.0.0.1:{port}").is_listening, name
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening, name
+        pid = platform.pid_of(name)
+        assert pid is not None and host.process.get(pid=pid).pid == pid, name
+
+
+def test_state_directory_is_private(demo: tuple[DevPlatform, DemoResult]) -> None:
+    platform, _ = demo
+    for directory in (platform.state, platform.state / "logs", platform.state / "pids", platform.reports_dir):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    assert (platform.state / "logs" / "serve.log").is_file()
+
+
+def test_status_and_down_of_a_platform_that_is_not_running(tmp_path: Path) -> None:
+    platform = DevPlatform(root=ROOT, state=tmp_path / "state")
+    assert all(row["pid"] is None for row in platform.status().values())
+    assert platform.down() == []
