@@ -8,7 +8,11 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
+from components.eks_cluster import EksCluster, EksClusterArgs
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from components.interruption_handler import InterruptionHandler, InterruptionHandlerArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.network import RegionalNetwork, RegionalNetworkArgs
 
@@ -65,6 +69,101 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("private_subnet_ids", network.private_subnet_ids)
     pulumi.export("intra_subnet_ids", network.intra_subnet_ids)
+    _compose_cluster(
+        stack, prefix=prefix, tags=tags, network=network, opts=opts, account_id=account_id, partition=partition
+    )
+
+
+def _compose_cluster(
+    stack: RegionalStackConfig,
+    *,
+    prefix: str,
+    tags: dict[str, str],
+    network: RegionalNetwork,
+    opts: pulumi.ResourceOptions,
+    account_id: pulumi.Output[str],
+    partition: pulumi.Output[str],
+) -> None:
+    """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons (issue 3)."""
+    config = stack.cluster
+    cluster = EksCluster(
+        f"{prefix}-eks",
+        EksClusterArgs(
+            cluster_name=f"{prefix}-eks",  # the name RegionalNetwork tags its subnets for
+            region=stack.region,
+            account_id=account_id,
+            partition=partition,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            kubernetes_version=config.kubernetes_version,
+            endpoint_public_access=config.endpoint_public_access,
+            public_access_cidrs=[str(c) for c in config.public_access_cidrs],
+            log_retention_days=config.log_retention_days,
+            admin_principal_arns=config.admin_principal_arns,
+            deletion_protection=stack.environment == "production",
+            system_instance_types=config.system_pool.instance_types,
+            system_size=config.system_pool.size(),
+            system_disk_size_gib=config.system_pool.disk_size_gib,
+            tags=tags,
+        ),
+        opts=opts,
+    )
+    pools = [
+        GpuNodePool(
+            f"{prefix}-gpu-{pool.name}",
+            GpuNodePoolArgs(
+                cluster=cluster.ref,
+                pool_name=pool.name,
+                purpose=pool.purpose,
+                subnet_ids=network.private_subnet_ids,
+                instance_types=pool.instance_types,
+                mix=pool.mix(),
+                size=pool.size(),
+                partition=partition,
+                root_volume_gib=pool.root_volume_gib,
+                tags=tags,
+            ),
+            opts=opts,
+        )
+        for pool in stack.gpu_pools
+    ]
+    after_nodes = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
+    if pools:
+        InterruptionHandler(
+            f"{prefix}-interruption",
+            InterruptionHandlerArgs(
+                cluster=cluster.ref,
+                region=stack.region,
+                account_id=account_id,
+                partition=partition,
+                asg_names=[p.asg_name for p in pools],
+                asg_arns=[p.asg_arn for p in pools],
+                tags=tags,
+            ),
+            opts=after_nodes,
+        )
+    ClusterAddons(
+        f"{prefix}-addons",
+        ClusterAddonsArgs(
+            cluster=cluster.ref,
+            region=stack.region,
+            spot_preferences=[(p.asg_name, p.spot_percentage_above_base) for p in pools],
+            tags=tags,
+        ),
+        opts=after_nodes,
+    )
+    pulumi.export("eks_cluster_name", cluster.cluster_name)
+    pulumi.export("eks_cluster_endpoint", cluster.endpoint)
+    pulumi.export("eks_oidc_provider_arn", cluster.oidc_provider_arn)
+    pulumi.export("eks_node_security_group_id", cluster.node_security_group_id)
+    pulumi.export(
+        "eks_node_role_arns",
+        {
+            "system": cluster.system_node_role_arn,
+            **{pool.name: p.node_role_arn for pool, p in zip(stack.gpu_pools, pools, strict=True)},
+        },
+    )
+    pulumi.export("gpu_pool_asg_names", {pool.name: p.asg_name for pool, p in zip(stack.gpu_pools, pools, strict=True)})
 
 
 def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackConfig) -> None:

@@ -56,6 +56,35 @@ def _service_of(type_token: str) -> str:
     return type_token.split(":")[1].split("/", maxsplit=1)[0] if ":" in type_token else "unknown"
 
 
+def _node_pool_state(typ: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """Outputs of the EKS, node pool and interruption-queue resources that other resources read."""
+    own = inputs.get("name", name)
+    issuer = str(inputs.get("url", "")).removeprefix("https://")
+    group = f"autoScalingGroup:00000000-0000-0000-0000-000000000000:autoScalingGroupName/{own}"
+    states: dict[str, dict[str, Any]] = {
+        "aws:iam/openIdConnectProvider:OpenIdConnectProvider": {
+            "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:oidc-provider/{issuer}"
+        },
+        "aws:iam/instanceProfile:InstanceProfile": {
+            "name": own,
+            "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:instance-profile/{own}",
+        },
+        "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1, "defaultVersion": 1},
+        "aws:autoscaling/group:Group": {"name": own, "arn": f"arn:aws:autoscaling:{region}:{MOCK_ACCOUNT_ID}:{group}"},
+        "aws:sqs/queue:Queue": {
+            "name": own,
+            "arn": f"arn:aws:sqs:{region}:{MOCK_ACCOUNT_ID}:{own}",
+            "url": f"https://sqs.{region}.amazonaws.com/{MOCK_ACCOUNT_ID}/{own}",
+        },
+        "aws:cloudwatch/eventRule:EventRule": {
+            "name": own,
+            "arn": f"arn:aws:events:{region}:{MOCK_ACCOUNT_ID}:rule/{own}",
+        },
+        "aws:eks/nodeGroup:NodeGroup": {"nodeGroupName": inputs.get("nodeGroupName", name)},
+    }
+    return states.get(typ, {})
+
+
 @dataclass
 class _Recorded:
     type: str
@@ -115,6 +144,7 @@ class GraphRecorder:
             **inputs,
             "arn": f"arn:aws:{service}:{region}:{MOCK_ACCOUNT_ID}:{name}",
             "tagsAll": inputs.get("tags", {}),
+            **_node_pool_state(typ, name, inputs, region),
         }
         if typ == "aws:kms/key:Key":
             state["keyId"] = f"{name}-key-id"

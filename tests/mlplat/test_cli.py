@@ -2,6 +2,7 @@
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +11,16 @@ from typing import Any
 import pytest
 
 from mlplat.cli import main
-from tests.conftest import edit_yaml
+from tests.conftest import ROOT, edit_yaml
 
-MLPLAT = [sys.executable, "-m", "mlplat.cli"]
+# -P: the working directory (e.g. tests/, which has packages of its own) never shadows the checkout.
+MLPLAT = [sys.executable, "-P", "-m", "mlplat.cli"]
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*MLPLAT, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120)
+    # The code under test is this checkout's, wherever the command runs (not whatever the venv has installed).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([*MLPLAT, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=120)
 
 
 def test_stacks_are_found_from_a_subdirectory(project_root: Path) -> None:
