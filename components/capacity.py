@@ -68,7 +68,9 @@ def expander_priorities(groups: Sequence[tuple[str, int]]) -> str:
     (the on-demand system pool) sits at the bottom. Written as YAML text with integer keys, as the expander reads."""
     by_priority: dict[int, list[str]] = {FALLBACK_PRIORITY: [".*"]}
     for asg_name, spot_percentage in groups:
-        by_priority.setdefault(10 + spot_percentage, []).append(f"^{re.escape(asg_name)}$")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", asg_name):
+            raise ValueError(f"unexpected Auto Scaling group name {asg_name!r}")
+        by_priority.setdefault(10 + spot_percentage, []).append(f"^{asg_name.replace('.', '[.]')}$")
     lines = []
     for priority in sorted(by_priority, reverse=True):
         lines.append(f"{priority}:")

@@ -248,9 +248,10 @@ class EksCluster(pulumi.ComponentResource):
                 instance_types=args.system_instance_types,
                 size=args.system_size,
                 disk_size_gib=args.system_disk_size_gib,
+                wait_for=[vpc_cni, kube_proxy],
                 tags=tags,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[vpc_cni, kube_proxy]),
+            opts=child,
         )
         addon("coredns", after=[self.system_pool])
         ebs_role = irsa_role("ebs-csi", "kube-system", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy")

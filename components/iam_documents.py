@@ -149,18 +149,3 @@ def ebs_csi_key_use(key_arn: str) -> str:
             },
         ]
     )
-
-
-def statements_on_everything(policy_json: str) -> list[Statement]:
-    """The Allow statements whose actions include `*` on resource `*`: what least privilege forbids."""
-    policy = json.loads(policy_json)
-    statements = policy.get("Statement", [])
-    found = []
-    for statement in statements if isinstance(statements, list) else [statements]:
-        actions = statement.get("Action", [])
-        resources = statement.get("Resource", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        resources = [resources] if isinstance(resources, str) else resources
-        if statement.get("Effect") == "Allow" and "*" in resources and any(a in {"*", "*:*"} for a in actions):
-            found.append(statement)
-    return found

@@ -24,6 +24,7 @@ class SystemNodePoolArgs:
     size: PoolSize = field(default_factory=lambda: PoolSize(min_size=2, desired_size=3, max_size=6))
     disk_size_gib: int = 50
     labels: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
+    wait_for: Sequence[pulumi.Resource] = ()  # what nodes need before they can become Ready (the VPC CNI add-on)
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -69,7 +70,7 @@ class SystemNodePool(pulumi.ComponentResource):
             tags={**tags, "Name": name},
             # cluster-autoscaler owns the desired size once the group exists.
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]
+                parent=self, depends_on=[*attachments, *args.wait_for], ignore_changes=["scalingConfig.desiredSize"]
             ),
         )
         self.node_role_arn = role.arn

@@ -102,6 +102,7 @@ class GraphRecorder:
         self.resources: list[_Recorded] = []
         self.providers: dict[str, dict[str, Any]] = {}  # provider name -> inputs
         self.parents: dict[tuple[str, str], str] = {}
+        self.depends_on: dict[tuple[str, str], list[str]] = {}  # explicit depends_on, as `type::name`
         self.components: list[tuple[str, str]] = []
 
     # -- pulumi.runtime.Mocks protocol -------------------------------------------------------------------
@@ -173,6 +174,11 @@ class GraphRecorder:
         parent = args.opts.parent if args.opts is not None else None
         if parent is not None and getattr(parent, "_type", "") != "pulumi:pulumi:Stack":
             self.parents[(args.type_, args.name)] = f"{parent._type}::{parent._name}"
+        explicit = args.opts.depends_on if args.opts is not None else None
+        if isinstance(explicit, list | tuple) and explicit:
+            self.depends_on[(args.type_, args.name)] = [
+                f"{d._type}::{d._name}" for d in explicit if hasattr(d, "_type") and hasattr(d, "_name")
+            ]
         if not getattr(args.resource, "_is_custom", True) and not args.type_.startswith("pulumi:"):
             self.components.append((args.type_, args.name))
 
@@ -189,6 +195,7 @@ class GraphRecorder:
                     "region": region,
                     "provider": None,
                     "parent": self.parents.get((type_, name)),
+                    "dependsOn": self.depends_on.get((type_, name), []),
                     "inputs": {},
                 }
             )
@@ -217,6 +224,7 @@ class GraphRecorder:
                     "region": resource_region,
                     "provider": provider,
                     "parent": self.parents.get((item.type, item.name)),
+                    "dependsOn": self.depends_on.get((item.type, item.name), []),
                     "inputs": item.inputs,
                 }
             )
