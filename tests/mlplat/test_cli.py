@@ -46,6 +46,16 @@ def test_outside_a_project_is_a_usage_error(tmp_path: Path) -> None:
         ("eu-west-1", lambda c: c.update(region="us-east-2"), "mlplat:platform.region"),
         ("eu-central-1", lambda c: c.update(colour="blue"), "mlplat:platform.colour"),
         ("us-east-1", lambda c: c["network"].update(az_count=[3]), "mlplat:platform.network.az_count"),
+        (
+            "eu-west-1",
+            lambda c: c["gpu_pools"][0].update(on_demand_base=0),
+            "mlplat:platform.gpu_pools[0].on_demand_base",
+        ),
+        (
+            "ap-southeast-1",
+            lambda c: c["cluster"].update(endpoint_public_access=True),
+            "mlplat:platform.cluster.public_access_cidrs",
+        ),
     ],
 )
 def test_bad_config_exits_2_naming_file_and_field(project_copy: Path, stack: str, edit: Any, field: str) -> None:
