@@ -156,8 +156,8 @@ class InterruptionHandler(pulumi.ComponentResource):
                 "enableSqsTerminationDraining": True,
                 "queueURL": self.queue.url,
                 "awsRegion": args.region,
-                "checkTagBeforeDraining": True,
-                "managedTag": "aws-node-termination-handler/managed",
+                # Left at the chart's defaults: drain only instances of groups tagged
+                # `aws-node-termination-handler/managed`, which the GPU pools carry (and propagate to instances).
                 "deleteSqsMsgIfNodeNotFound": True,
                 "serviceAccount": {
                     "create": True,
