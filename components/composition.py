@@ -83,8 +83,9 @@ def _compose_cluster(
     opts: pulumi.ResourceOptions,
     account_id: pulumi.Output[str],
     partition: pulumi.Output[str],
-) -> None:
-    """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons (issue 3)."""
+) -> EksCluster:
+    """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons (issue 3).
+    Returns the cluster: `cluster.ref`, `oidc_provider_arn` and the node roles are what workloads build on."""
     config = stack.cluster
     cluster = EksCluster(
         f"{prefix}-eks",
@@ -155,6 +156,7 @@ def _compose_cluster(
     pulumi.export("eks_cluster_name", cluster.cluster_name)
     pulumi.export("eks_cluster_endpoint", cluster.endpoint)
     pulumi.export("eks_oidc_provider_arn", cluster.oidc_provider_arn)
+    pulumi.export("eks_kubeconfig", cluster.kubeconfig)  # no credentials: `aws eks get-token --region` signs in
     pulumi.export("eks_node_security_group_id", cluster.node_security_group_id)
     pulumi.export(
         "eks_node_role_arns",
@@ -164,6 +166,7 @@ def _compose_cluster(
         },
     )
     pulumi.export("gpu_pool_asg_names", {pool.name: p.asg_name for pool, p in zip(stack.gpu_pools, pools, strict=True)})
+    return cluster
 
 
 def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackConfig) -> None:
