@@ -126,9 +126,7 @@ class EksCluster(pulumi.ComponentResource):
 
         role = aws.iam.Role(
             f"{name}-cluster-role",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: iam_documents.service_trust("eks.amazonaws.com", account)
-            ),
+            assume_role_policy=iam_documents.service_trust("eks.amazonaws.com"),
             description=f"The EKS service role of {args.cluster_name}",
             tags={**tags, "Name": f"{name}-cluster-role"},
             opts=child,

@@ -17,18 +17,11 @@ def document(statements: Sequence[Statement]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
 
 
-def service_trust(service: str, account_id: str | None = None) -> str:
-    """Lets one AWS service assume the role, for this account only where the service passes the account."""
-    statement: Statement = {
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": "sts:AssumeRole",
-    }
-    if service == "eks.amazonaws.com":
-        statement["Action"] = ["sts:AssumeRole", "sts:TagSession"]
-    if account_id:
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
-    return document([statement])
+def service_trust(service: str) -> str:
+    """Lets one AWS service assume the role. (No aws:SourceAccount condition: EC2 and EKS do not document
+    passing it when they assume node and cluster roles, and a condition they never meet breaks the role.)"""
+    actions = ["sts:AssumeRole", "sts:TagSession"] if service == "eks.amazonaws.com" else "sts:AssumeRole"
+    return document([{"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}])
 
 
 def issuer_host(issuer_url: str) -> str:

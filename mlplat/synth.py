@@ -104,6 +104,7 @@ class GraphRecorder:
         self.parents: dict[tuple[str, str], str] = {}
         self.depends_on: dict[tuple[str, str], list[str]] = {}  # explicit depends_on, as `type::name`
         self.components: list[tuple[str, str]] = []
+        self.invokes: list[dict[str, Any]] = []  # data-source calls: token, args, provider
 
     # -- pulumi.runtime.Mocks protocol -------------------------------------------------------------------
     def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
@@ -117,6 +118,9 @@ class GraphRecorder:
 
     def call(self, args: Any) -> dict[str, Any]:
         function = args.token
+        self.invokes.append(
+            {"token": function, "args": _plain(dict(args.args)), "provider": provider_name(args.provider or "")}
+        )
         if function == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": MOCK_ACCOUNT_ID, "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/mock", "userId": "mock"}
         if function == "aws:index/getPartition:getPartition":
@@ -228,6 +232,11 @@ class GraphRecorder:
                     "inputs": item.inputs,
                 }
             )
+        for invoke in self.invokes:
+            if str(invoke["token"]).startswith("aws:") and not invoke["provider"]:
+                problems.append(
+                    f"invoke {invoke['token']} uses the default AWS provider; pass provider= or parent= in its options"
+                )
         if problems:
             raise SynthError(f"stack {self.stack}:\n  " + "\n  ".join(problems))
         seen: set[tuple[str, str]] = set()
@@ -244,6 +253,7 @@ class GraphRecorder:
             "jurisdiction": jurisdiction,
             "kind": kind,
             "resources": resources,
+            "invokes": self.invokes,
         }
 
 

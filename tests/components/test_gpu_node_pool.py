@@ -128,3 +128,18 @@ def test_node_role_has_only_the_policies_nodes_need(pools: list[Any]) -> None:
         entry = _named(graph, "aws:eks/accessEntry:AccessEntry", f"{name}-access")["inputs"]
         assert entry["type"] == "EC2_LINUX"
         assert entry["principalArn"] == f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/{role['name']}"
+
+
+def test_the_ami_is_the_eks_al2023_nvidia_image_read_through_the_regional_provider(
+    regional_graphs: dict[str, Any], project_root: Path
+) -> None:
+    deployment = load_deployment(project_root)
+    for name, graph in regional_graphs.items():
+        version = deployment.regional()[name].cluster.kubernetes_version
+        reads = [i for i in graph["invokes"] if i["token"] == "aws:ssm/getParameter:getParameter"]
+        assert len(reads) == len(deployment.regional()[name].gpu_pools)
+        for read in reads:
+            assert read["args"]["name"] == (
+                f"/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/x86_64/nvidia/recommended/image_id"
+            )
+            assert read["provider"] == f"aws-{graph['region']}"

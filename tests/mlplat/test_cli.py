@@ -154,3 +154,11 @@ def test_plan_summarizes_every_stack(project_root: Path) -> None:
         assert f"jurisdiction {jurisdiction}," in result.stdout
     assert "9 ec2/subnet" in result.stdout
     assert "policy passed (0 mandatory" in result.stdout
+
+
+def test_an_invoke_on_the_default_provider_fails_synthesis(project_copy: Path) -> None:
+    program = project_copy / "stacks" / "__main__.py"
+    program.write_text("import pulumi_aws as aws\naws.get_caller_identity_output()\n")
+    result = run(["synth", "us-east-1", "--out", "graphs"], cwd=project_copy)
+    assert result.returncode == 2
+    assert "invoke aws:index/getCallerIdentity:getCallerIdentity uses the default AWS provider" in result.stderr
