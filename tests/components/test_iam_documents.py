@@ -34,7 +34,7 @@ def test_no_policy_allows_everything_and_wildcard_resources_are_read_only_or_con
 
 
 def test_every_web_identity_trust_names_one_service_account_and_sts(graphs: dict[str, Any]) -> None:
-    roles = 0
+    accounts: dict[str, set[str]] = {}
     for graph in graphs.values():
         for resource in graph["resources"]:
             if resource["type"] != "aws:iam/role:Role":
@@ -42,12 +42,14 @@ def test_every_web_identity_trust_names_one_service_account_and_sts(graphs: dict
             for statement in _statements(resource["inputs"]["assumeRolePolicy"]):
                 if statement["Action"] != "sts:AssumeRoleWithWebIdentity":
                     continue
-                roles += 1
                 (condition,) = statement["Condition"].items()
                 operator, values = condition
                 assert operator == "StringEquals"  # never StringLike with a wildcard
                 subs = [v for k, v in values.items() if k.endswith(":sub")]
                 auds = [v for k, v in values.items() if k.endswith(":aud")]
-                assert len(subs) == 1 and subs[0].startswith("system:serviceaccount:kube-system:")
+                assert len(subs) == 1 and subs[0].startswith("system:serviceaccount:") and "*" not in subs[0]
                 assert auds == ["sts.amazonaws.com"]
-    assert roles == 4 * 4  # vpc-cni, ebs-csi, termination handler, cluster-autoscaler per regional stack
+                accounts.setdefault(graph["stack"], set()).add(subs[0].rsplit(":", 1)[1])
+    expected = {"aws-node", "ebs-csi-controller-sa", "aws-node-termination-handler", "cluster-autoscaler"}
+    regional = [g["stack"] for g in graphs.values() if g["kind"] == "regional"]
+    assert all(expected <= accounts.get(stack, set()) for stack in regional), accounts

@@ -11,9 +11,14 @@ def _of(graph: dict[str, Any], type_token: str) -> list[dict[str, Any]]:
     return [r for r in graph["resources"] if r["type"] == type_token]
 
 
+def _own(graph: dict[str, Any], type_token: str) -> list[dict[str, Any]]:
+    """The handler's resources of a type (named `<prefix>-interruption-...`)."""
+    return [r for r in _of(graph, type_token) if "-interruption" in r["name"]]
+
+
 def test_queue_is_encrypted_and_short_lived(regional_graphs: dict[str, Any]) -> None:
     for graph in regional_graphs.values():
-        (queue,) = _of(graph, "aws:sqs/queue:Queue")
+        (queue,) = _own(graph, "aws:sqs/queue:Queue")
         key_name = queue["name"].replace("-queue", "-queue-key")
         assert queue["inputs"]["kmsMasterKeyId"] == f"arn:aws:kms:{graph['region']}:{MOCK_ACCOUNT_ID}:key/{key_name}"
         assert queue["inputs"]["messageRetentionSeconds"] == 300
@@ -24,9 +29,9 @@ def test_queue_is_encrypted_and_short_lived(regional_graphs: dict[str, Any]) -> 
 
 def test_rules_cover_every_interruption_and_feed_the_queue(regional_graphs: dict[str, Any]) -> None:
     for graph in regional_graphs.values():
-        (queue,) = _of(graph, "aws:sqs/queue:Queue")
+        (queue,) = _own(graph, "aws:sqs/queue:Queue")
         queue_arn = f"arn:aws:sqs:{graph['region']}:{MOCK_ACCOUNT_ID}:{queue['name']}"
-        rules = {r["name"].rsplit("interruption-", 1)[1]: r for r in _of(graph, "aws:cloudwatch/eventRule:EventRule")}
+        rules = {r["name"].rsplit("interruption-", 1)[1]: r for r in _own(graph, "aws:cloudwatch/eventRule:EventRule")}
         assert set(rules) == {*EVENT_PATTERNS, "lifecycle"}
         patterns = {kind: json.loads(r["inputs"]["eventPattern"]) for kind, r in rules.items()}
         assert patterns["spot-interruption"]["detail-type"] == ["EC2 Spot Instance Interruption Warning"]
@@ -36,10 +41,10 @@ def test_rules_cover_every_interruption_and_feed_the_queue(regional_graphs: dict
         assert patterns["scheduled-change"]["detail"]["eventTypeCategory"] == ["scheduledChange"]
         groups = sorted(g["inputs"].get("name", g["name"]) for g in _of(graph, "aws:autoscaling/group:Group"))
         assert patterns["lifecycle"]["detail"]["AutoScalingGroupName"] == groups
-        targets = _of(graph, "aws:cloudwatch/eventTarget:EventTarget")
+        targets = _own(graph, "aws:cloudwatch/eventTarget:EventTarget")
         assert sorted(t["inputs"]["rule"] for t in targets) == sorted(r["name"] for r in rules.values())
         assert {t["inputs"]["arn"] for t in targets} == {queue_arn}
-        (policy,) = _of(graph, "aws:sqs/queuePolicy:QueuePolicy")
+        (policy,) = _own(graph, "aws:sqs/queuePolicy:QueuePolicy")
         allow = json.loads(policy["inputs"]["policy"])["Statement"][0]
         assert allow["Principal"] == {"Service": "events.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
         assert len(allow["Condition"]["ArnEquals"]["aws:SourceArn"]) == len(rules)
@@ -47,7 +52,7 @@ def test_rules_cover_every_interruption_and_feed_the_queue(regional_graphs: dict
 
 def test_handler_runs_in_queue_mode_with_a_scoped_role(regional_graphs: dict[str, Any]) -> None:
     for graph in regional_graphs.values():
-        (queue,) = _of(graph, "aws:sqs/queue:Queue")
+        (queue,) = _own(graph, "aws:sqs/queue:Queue")
         (release,) = [
             r
             for r in _of(graph, "kubernetes:helm.sh/v3:Release")

@@ -36,7 +36,7 @@ def test_on_demand_al2023_with_imdsv2_and_encrypted_gp3(regional_graphs: dict[st
 def test_every_launch_template_and_node_group_enforces_imdsv2(regional_graphs: dict[str, Any]) -> None:
     for graph in regional_graphs.values():
         templates = {t["id"]: t for t in _of(graph, "aws:ec2/launchTemplate:LaunchTemplate")}
-        assert len(templates) == 3
+        assert len(templates) >= 3  # the system pool and two GPU pools
         for template in templates.values():
             assert template["inputs"]["metadataOptions"]["httpTokens"] == "required"
         for group in _of(graph, "aws:eks/nodeGroup:NodeGroup"):
