@@ -8,11 +8,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from components import cluster_addons, eks_cluster, gpu_node_pool, interruption_handler
 from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
-from components.eks_cluster import EksCluster, EksClusterArgs
-from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
-from components.interruption_handler import InterruptionHandler, InterruptionHandlerArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.network import RegionalNetwork, RegionalNetworkArgs
 
@@ -83,13 +80,13 @@ def _compose_cluster(
     opts: pulumi.ResourceOptions,
     account_id: pulumi.Output[str],
     partition: pulumi.Output[str],
-) -> EksCluster:
+) -> eks_cluster.EksCluster:
     """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons (issue 3).
     Returns the cluster: `cluster.ref`, `oidc_provider_arn` and the node roles are what workloads build on."""
     config = stack.cluster
-    cluster = EksCluster(
+    cluster = eks_cluster.EksCluster(
         f"{prefix}-eks",
-        EksClusterArgs(
+        eks_cluster.EksClusterArgs(
             cluster_name=f"{prefix}-eks",  # the name RegionalNetwork tags its subnets for
             region=stack.region,
             account_id=account_id,
@@ -110,9 +107,9 @@ def _compose_cluster(
         opts=opts,
     )
     pools = [
-        GpuNodePool(
+        gpu_node_pool.GpuNodePool(
             f"{prefix}-gpu-{pool.name}",
-            GpuNodePoolArgs(
+            gpu_node_pool.GpuNodePoolArgs(
                 cluster=cluster.ref,
                 pool_name=pool.name,
                 purpose=pool.purpose,
@@ -130,9 +127,9 @@ def _compose_cluster(
     ]
     after_nodes = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
     if pools:
-        InterruptionHandler(
+        interruption_handler.InterruptionHandler(
             f"{prefix}-interruption",
-            InterruptionHandlerArgs(
+            interruption_handler.InterruptionHandlerArgs(
                 cluster=cluster.ref,
                 region=stack.region,
                 account_id=account_id,
@@ -143,9 +140,9 @@ def _compose_cluster(
             ),
             opts=after_nodes,
         )
-    ClusterAddons(
+    cluster_addons.ClusterAddons(
         f"{prefix}-addons",
-        ClusterAddonsArgs(
+        cluster_addons.ClusterAddonsArgs(
             cluster=cluster.ref,
             region=stack.region,
             spot_preferences=[(p.asg_name, p.spot_percentage_above_base) for p in pools],

@@ -16,10 +16,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from components import instance_catalogue
+from components import eks_versions, instance_catalogue
 from components.capacity import DEFAULT_MIX, CapacityMix, PoolSize
 from components.cidr import overlapping_pairs
-from components.eks_versions import DEFAULT_KUBERNETES_VERSION, RELEASES
 from components.naming import region_code
 
 PLATFORM_FILE = "platform.yaml"
@@ -73,40 +72,6 @@ class PlatformConfig(StrictModel):
         return None
 
 
-class NetworkConfig(StrictModel):
-    """The regional VPC."""
-
-    cidr: ipaddress.IPv4Network = Field(description="VPC CIDR, /16 to /20; never overlaps another stack's.")
-    az_count: int = Field(3, ge=2, le=6, description="Availability zones used (subnets, NAT, nodes).")
-    availability_zones: list[str] | None = Field(
-        None, description="Explicit AZ names; default: the region's first `az_count` (a, b, c, ...)."
-    )
-    nat: Literal["per_az", "single"] = Field(
-        "per_az", description="`per_az` survives an AZ outage; `single` is cheaper, non-production only."
-    )
-    flow_logs_retention_days: int = Field(365, description="CloudWatch retention of the VPC flow logs.")
-    interface_endpoints: list[str] = Field(
-        default_factory=lambda: ["ecr.api", "ecr.dkr", "sts", "logs"],
-        description="AWS services reached through private interface endpoints.",
-    )
-
-    @field_validator("cidr")
-    @classmethod
-    def _prefix_fits_subnet_plan(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
-        if not 16 <= value.prefixlen <= 20:
-            raise ValueError(f"prefix /{value.prefixlen} is outside /16../20 (the subnet plan needs the room)")
-        if not value.is_private:
-            raise ValueError(f"{value} is not a private (RFC 1918) range")
-        return value
-
-    @field_validator("flow_logs_retention_days")
-    @classmethod
-    def _valid_retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch retention period; use one of {LOG_RETENTION_DAYS}")
-        return value
-
-
 # -- EKS cluster and GPU pools (issue 3) -------------------------------------------------------------------------
 
 
@@ -128,7 +93,9 @@ class SystemPoolConfig(StrictModel):
 class ClusterConfig(StrictModel):
     """The regional EKS cluster: private by default, secrets encrypted, every control-plane log kept."""
 
-    kubernetes_version: str = Field(DEFAULT_KUBERNETES_VERSION, description="A version with pinned add-ons.")
+    kubernetes_version: str = Field(
+        eks_versions.DEFAULT_KUBERNETES_VERSION, description="A version with pinned add-ons."
+    )
     endpoint_public_access: bool = Field(False, description="Public API endpoint; needs `public_access_cidrs`.")
     public_access_cidrs: list[ipaddress.IPv4Network] = Field(
         default_factory=list, description="Who may reach a public endpoint; required when it is on, never /0."
@@ -142,8 +109,8 @@ class ClusterConfig(StrictModel):
     @field_validator("kubernetes_version")
     @classmethod
     def _pinned_version(cls, value: str) -> str:
-        if value not in RELEASES:
-            raise ValueError(f"{value} has no pinned add-on versions; use one of {', '.join(RELEASES)}")
+        if value not in eks_versions.RELEASES:
+            raise ValueError(f"{value} has no pinned add-on versions; use one of {', '.join(eks_versions.RELEASES)}")
         return value
 
     @field_validator("log_retention_days")
@@ -182,6 +149,40 @@ class GpuPoolConfig(StrictModel):
         return PoolSize(min_size=self.min_size, desired_size=self.desired_size, max_size=self.max_size)
 
 
+class NetworkConfig(StrictModel):
+    """The regional VPC."""
+
+    cidr: ipaddress.IPv4Network = Field(description="VPC CIDR, /16 to /20; never overlaps another stack's.")
+    az_count: int = Field(3, ge=2, le=6, description="Availability zones used (subnets, NAT, nodes).")
+    availability_zones: list[str] | None = Field(
+        None, description="Explicit AZ names; default: the region's first `az_count` (a, b, c, ...)."
+    )
+    nat: Literal["per_az", "single"] = Field(
+        "per_az", description="`per_az` survives an AZ outage; `single` is cheaper, non-production only."
+    )
+    flow_logs_retention_days: int = Field(365, description="CloudWatch retention of the VPC flow logs.")
+    interface_endpoints: list[str] = Field(
+        default_factory=lambda: ["ecr.api", "ecr.dkr", "sts", "logs"],
+        description="AWS services reached through private interface endpoints.",
+    )
+
+    @field_validator("cidr")
+    @classmethod
+    def _prefix_fits_subnet_plan(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not 16 <= value.prefixlen <= 20:
+            raise ValueError(f"prefix /{value.prefixlen} is outside /16../20 (the subnet plan needs the room)")
+        if not value.is_private:
+            raise ValueError(f"{value} is not a private (RFC 1918) range")
+        return value
+
+    @field_validator("flow_logs_retention_days")
+    @classmethod
+    def _valid_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch retention period; use one of {LOG_RETENTION_DAYS}")
+        return value
+
+
 class StackBase(StrictModel):
     region: Region
     jurisdiction: str = Field(description="Jurisdiction the region belongs to (checked against platform.yaml).")
@@ -192,10 +193,10 @@ class StackBase(StrictModel):
 class RegionalStackConfig(StackBase):
     """A regional stack: network, cluster, feature store, workloads."""
 
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="The EKS cluster (issue 3).")
+    gpu_pools: list[GpuPoolConfig] = Field(default_factory=list, description="GPU node pools (issue 3).")
     kind: Literal["regional"]
     network: NetworkConfig
-    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
-    gpu_pools: list[GpuPoolConfig] = Field(default_factory=list, description="GPU node pools (issue 3).")
 
     def availability_zones(self) -> list[str]:
         if self.network.availability_zones:

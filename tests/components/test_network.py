@@ -12,11 +12,6 @@ def _of(graph: dict[str, Any], type_token: str) -> list[dict[str, Any]]:
     return [r for r in graph["resources"] if r["type"] == type_token]
 
 
-def _flow_logs(graph: dict[str, Any], type_token: str) -> list[dict[str, Any]]:
-    """The network's own resources of a type (the cluster has log groups, keys and role policies too)."""
-    return [r for r in _of(graph, type_token) if "flow-logs" in r["name"]]
-
-
 def test_three_azs_with_three_tiers_each(regional_graphs: dict[str, dict[str, Any]]) -> None:
     for name, graph in regional_graphs.items():
         subnets = _of(graph, "aws:ec2/subnet:Subnet")
@@ -69,18 +64,21 @@ def test_flow_logs_are_encrypted_and_retained(regional_graphs: dict[str, dict[st
     deployment = load_deployment(project_root)
     for name, graph in regional_graphs.items():
         (flow_log,) = _of(graph, "aws:ec2/flowLog:FlowLog")
-        (group,) = _flow_logs(graph, "aws:cloudwatch/logGroup:LogGroup")
+        (group,) = [g for g in _of(graph, "aws:cloudwatch/logGroup:LogGroup") if g["name"].endswith("-flow-logs")]
         (vpc,) = _of(graph, "aws:ec2/vpc:Vpc")
         assert flow_log["inputs"]["vpcId"] == vpc["id"]
         assert flow_log["inputs"]["trafficType"] == "ALL"
         assert group["inputs"]["retentionInDays"] == deployment.regional()[name].network.flow_logs_retention_days
-        (key,) = _flow_logs(graph, "aws:kms/key:Key")
+        (key,) = [k for k in _of(graph, "aws:kms/key:Key") if k["name"].endswith("-flow-logs-key")]
         assert group["inputs"]["kmsKeyId"] == f"arn:aws:kms:{graph['region']}:123456789012:key/{key['name']}"
         assert key["inputs"]["enableKeyRotation"] is True
         policy = json.loads(key["inputs"]["policy"])
         logs = [s for s in policy["Statement"] if s["Principal"].get("Service", "").startswith("logs.")]
         assert logs[0]["Principal"]["Service"] == f"logs.{graph['region']}.amazonaws.com"
-        role_policy = json.loads(_flow_logs(graph, "aws:iam/rolePolicy:RolePolicy")[0]["inputs"]["policy"])
+        (flow_policy,) = [
+            p for p in _of(graph, "aws:iam/rolePolicy:RolePolicy") if p["name"].endswith("flow-logs-write")
+        ]
+        role_policy = json.loads(flow_policy["inputs"]["policy"])
         assert all(s["Resource"] != "*" for s in role_policy["Statement"])
 
 
@@ -118,5 +116,5 @@ def test_children_name_their_component_parent(graphs: dict[str, dict[str, Any]])
     graph = graphs["eu-west-1"]
     (vpc,) = _of(graph, "aws:ec2/vpc:Vpc")
     assert vpc["parent"] == "mlplat:index:RegionalNetwork::euw1"
-    (key,) = _flow_logs(graph, "aws:kms/key:Key")
+    (key,) = [k for k in _of(graph, "aws:kms/key:Key") if k["name"] == "euw1-flow-logs-key"]
     assert key["parent"] == "mlplat:index:KmsKey::euw1-flow-logs-key"
