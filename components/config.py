@@ -79,7 +79,7 @@ class SystemPoolConfig(StrictModel):
     """The on-demand managed node group that runs the cluster's own add-ons (CoreDNS, autoscaler, NTH)."""
 
     instance_types: list[str] = Field(
-        default_factory=lambda: ["m6i.large", "m6a.large", "m7i.large"], min_length=1, description="From the catalogue."
+        default_factory=lambda: ["m6i.large", "m7i.large"], min_length=1, description="From the catalogue."
     )
     min_size: int = Field(2, ge=1, description="Never below 2: add-ons keep a replica per node.")
     desired_size: int = Field(3, ge=1)

@@ -54,7 +54,7 @@ class EksClusterArgs:
     admin_principal_arns: Sequence[str] = ()
     service_ipv4_cidr: str = "172.20.0.0/16"
     deletion_protection: bool = True
-    system_instance_types: Sequence[str] = ("m6i.large", "m6a.large", "m7i.large")
+    system_instance_types: Sequence[str] = ("m6i.large", "m7i.large")
     system_size: PoolSize = field(default_factory=lambda: PoolSize(min_size=2, desired_size=3, max_size=6))
     system_disk_size_gib: int = 50
     tags: Mapping[str, str] = field(default_factory=dict)

@@ -20,7 +20,7 @@ class SystemNodePoolArgs:
     node_security_group_id: pulumi.Input[str]
     volume_key_arn: pulumi.Input[str]
     partition: pulumi.Input[str] = "aws"
-    instance_types: Sequence[str] = ("m6i.large", "m6a.large", "m7i.large")
+    instance_types: Sequence[str] = ("m6i.large", "m7i.large")
     size: PoolSize = field(default_factory=lambda: PoolSize(min_size=2, desired_size=3, max_size=6))
     disk_size_gib: int = 50
     labels: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
