@@ -3,6 +3,7 @@ add-ons, least-privilege security groups, its system node pool, and a Kubernetes
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -217,7 +218,10 @@ class EksCluster(pulumi.ComponentResource):
             return irsa
 
         def addon(
-            addon_name: str, role: aws.iam.Role | None = None, after: Sequence[pulumi.Resource] = ()
+            addon_name: str,
+            role: aws.iam.Role | None = None,
+            after: Sequence[pulumi.Resource] = (),
+            configuration: Mapping[str, object] | None = None,
         ) -> aws.eks.Addon:
             return aws.eks.Addon(
                 f"{name}-{addon_name}",
@@ -225,6 +229,7 @@ class EksCluster(pulumi.ComponentResource):
                 addon_name=addon_name,
                 addon_version=pins.addons[addon_name],
                 service_account_role_arn=role.arn if role is not None else None,
+                configuration_values=json.dumps(configuration) if configuration else None,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 tags=tags,
@@ -259,7 +264,8 @@ class EksCluster(pulumi.ComponentResource):
             policy=volume_key.arn.apply(iam_documents.ebs_csi_key_use),
             opts=child,
         )
-        addon("aws-ebs-csi-driver", ebs_role, after=[self.system_pool])
+        # Its node plugin must reach the tainted GPU nodes too, or their pods' volumes never mount.
+        addon("aws-ebs-csi-driver", ebs_role, [self.system_pool], {"node": {"tolerateAllTaints": True}})
 
         self.kubeconfig = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
             lambda v: kubeconfig(cluster_name=v[0], endpoint=v[1], certificate_authority=v[2] or "", region=args.region)

@@ -100,6 +100,8 @@ def test_eks_addons_are_pinned_and_ordered_around_the_system_pool(
         (node_group,) = _of(graph, "aws:eks/nodeGroup:NodeGroup")
         assert f"aws:eks/addon:Addon::{addons['vpc-cni']['name']}" in node_group["dependsOn"]
         assert cluster["inputs"]["bootstrapSelfManagedAddons"] is False
+        ebs_config = json.loads(addons["aws-ebs-csi-driver"]["inputs"]["configurationValues"])
+        assert ebs_config == {"node": {"tolerateAllTaints": True}}  # its node plugin reaches the GPU nodes
         for addon_name, account in [("aws-ebs-csi-driver", "ebs-csi-controller-sa"), ("vpc-cni", "aws-node")]:
             role_arn = addons[addon_name]["inputs"]["serviceAccountRoleArn"]
             role = _named(graph, "aws:iam/role:Role", role_arn.rsplit("/", 1)[1])
