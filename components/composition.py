@@ -8,9 +8,10 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components import cluster_addons, eks_cluster, gpu_node_pool, interruption_handler
 from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
-from components.feature_store import FeatureStore, FeatureStoreArgs
+from components.feature_store import ClusterIdentity, FeatureStore, FeatureStoreArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.model_artifacts import ModelArtifacts, ModelArtifactsArgs
 from components.network import RegionalNetwork, RegionalNetworkArgs
@@ -63,6 +64,9 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
         ),
         opts=opts,
     )
+    cluster = _compose_cluster(
+        stack, prefix=prefix, tags=tags, network=network, opts=opts, account_id=account_id, partition=partition
+    )
     features = FeatureStore(
         prefix,
         FeatureStoreArgs(
@@ -74,6 +78,10 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
             account_id=account_id,
             partition=partition,
             settings=stack.feature_store,
+            client_security_group_ids=[cluster.ref.node_security_group_id],
+            cluster=ClusterIdentity(
+                oidc_provider_arn=cluster.ref.oidc_provider_arn, oidc_issuer_url=cluster.ref.oidc_issuer_url
+            ),
             tags=tags,
         ),
         opts=opts,
@@ -88,11 +96,108 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
             "offline_bucket": features.offline_bucket.name,
             "auth_token_secret_arn": features.auth_secret.arn,
             "client_security_group_id": features.client_security_group.id,
+            "reader_role_arn": features.reader_role_arn,
+            "writer_role_arn": features.writer_role_arn,
         },
     )
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("private_subnet_ids", network.private_subnet_ids)
     pulumi.export("intra_subnet_ids", network.intra_subnet_ids)
+
+
+def _compose_cluster(
+    stack: RegionalStackConfig,
+    *,
+    prefix: str,
+    tags: dict[str, str],
+    network: RegionalNetwork,
+    opts: pulumi.ResourceOptions,
+    account_id: pulumi.Output[str],
+    partition: pulumi.Output[str],
+) -> eks_cluster.EksCluster:
+    """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons (issue 3).
+    Returns the cluster: `cluster.ref`, `oidc_provider_arn` and the node roles are what workloads build on."""
+    config = stack.cluster
+    cluster = eks_cluster.EksCluster(
+        f"{prefix}-eks",
+        eks_cluster.EksClusterArgs(
+            cluster_name=f"{prefix}-eks",  # the name RegionalNetwork tags its subnets for
+            region=stack.region,
+            account_id=account_id,
+            partition=partition,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            kubernetes_version=config.kubernetes_version,
+            endpoint_public_access=config.endpoint_public_access,
+            public_access_cidrs=[str(c) for c in config.public_access_cidrs],
+            log_retention_days=config.log_retention_days,
+            admin_principal_arns=config.admin_principal_arns,
+            deletion_protection=stack.environment == "production",
+            system_instance_types=config.system_pool.instance_types,
+            system_size=config.system_pool.size(),
+            system_disk_size_gib=config.system_pool.disk_size_gib,
+            tags=tags,
+        ),
+        opts=opts,
+    )
+    pools = [
+        gpu_node_pool.GpuNodePool(
+            f"{prefix}-gpu-{pool.name}",
+            gpu_node_pool.GpuNodePoolArgs(
+                cluster=cluster.ref,
+                pool_name=pool.name,
+                purpose=pool.purpose,
+                subnet_ids=network.private_subnet_ids,
+                instance_types=pool.instance_types,
+                mix=pool.mix(),
+                size=pool.size(),
+                partition=partition,
+                root_volume_gib=pool.root_volume_gib,
+                tags=tags,
+            ),
+            opts=opts,
+        )
+        for pool in stack.gpu_pools
+    ]
+    after_nodes = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
+    if pools:
+        interruption_handler.InterruptionHandler(
+            f"{prefix}-interruption",
+            interruption_handler.InterruptionHandlerArgs(
+                cluster=cluster.ref,
+                region=stack.region,
+                account_id=account_id,
+                partition=partition,
+                asg_names=[p.asg_name for p in pools],
+                asg_arns=[p.asg_arn for p in pools],
+                tags=tags,
+            ),
+            opts=after_nodes,
+        )
+    cluster_addons.ClusterAddons(
+        f"{prefix}-addons",
+        cluster_addons.ClusterAddonsArgs(
+            cluster=cluster.ref,
+            region=stack.region,
+            spot_preferences=[(p.asg_name, p.spot_percentage_above_base) for p in pools],
+            tags=tags,
+        ),
+        opts=after_nodes,
+    )
+    pulumi.export("eks_cluster_name", cluster.cluster_name)
+    pulumi.export("eks_cluster_endpoint", cluster.endpoint)
+    pulumi.export("eks_oidc_provider_arn", cluster.oidc_provider_arn)
+    pulumi.export("eks_kubeconfig", cluster.kubeconfig)  # no credentials: `aws eks get-token --region` signs in
+    pulumi.export("eks_node_security_group_id", cluster.node_security_group_id)
+    pulumi.export(
+        "eks_node_role_arns",
+        {
+            "system": cluster.system_node_role_arn,
+            **{pool.name: p.node_role_arn for pool, p in zip(stack.gpu_pools, pools, strict=True)},
+        },
+    )
+    pulumi.export("gpu_pool_asg_names", {pool.name: p.asg_name for pool, p in zip(stack.gpu_pools, pools, strict=True)})
+    return cluster
 
 
 def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackConfig) -> None:

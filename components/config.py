@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from components import eks_versions, instance_catalogue
+from components.capacity import DEFAULT_MIX, CapacityMix, PoolSize
 from components.cidr import overlapping_pairs
 from components.naming import region_code
 from runtime.residency import ResidencyMap, TenantHome
@@ -80,6 +82,83 @@ class PlatformConfig(StrictModel):
             if region in jurisdiction.regions:
                 return name
         return None
+
+
+# -- EKS cluster and GPU pools (issue 3) -------------------------------------------------------------------------
+
+
+class SystemPoolConfig(StrictModel):
+    """The on-demand managed node group that runs the cluster's own add-ons (CoreDNS, autoscaler, NTH)."""
+
+    instance_types: list[str] = Field(
+        default_factory=lambda: ["m6i.large", "m7i.large"], min_length=1, description="From the catalogue."
+    )
+    min_size: int = Field(2, ge=1, description="Never below 2: add-ons keep a replica per node.")
+    desired_size: int = Field(3, ge=1)
+    max_size: int = Field(6, ge=1)
+    disk_size_gib: int = Field(50, ge=20, le=16384, description="Encrypted gp3 root volume.")
+
+    def size(self) -> PoolSize:
+        return PoolSize(min_size=self.min_size, desired_size=self.desired_size, max_size=self.max_size)
+
+
+class ClusterConfig(StrictModel):
+    """The regional EKS cluster: private by default, secrets encrypted, every control-plane log kept."""
+
+    kubernetes_version: str = Field(
+        eks_versions.DEFAULT_KUBERNETES_VERSION, description="A version with pinned add-ons."
+    )
+    endpoint_public_access: bool = Field(False, description="Public API endpoint; needs `public_access_cidrs`.")
+    public_access_cidrs: list[ipaddress.IPv4Network] = Field(
+        default_factory=list, description="Who may reach a public endpoint; required when it is on, never /0."
+    )
+    log_retention_days: int = Field(90, description="Retention of the control-plane log group.")
+    admin_principal_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")]] = Field(
+        default_factory=list, description="IAM roles/users given cluster-admin through EKS access entries."
+    )
+    system_pool: SystemPoolConfig = Field(default_factory=SystemPoolConfig)
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _pinned_version(cls, value: str) -> str:
+        if value not in eks_versions.RELEASES:
+            raise ValueError(f"{value} has no pinned add-on versions; use one of {', '.join(eks_versions.RELEASES)}")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _valid_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch retention period; use one of {LOG_RETENTION_DAYS}")
+        return value
+
+
+class GpuPoolConfig(StrictModel):
+    """A self-managed GPU Auto Scaling group buying an on-demand base plus a spot share across instance types."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,19}$", description="Short pool name, unique in the stack.")
+    purpose: Literal["inference", "training"] = Field(description="Inference keeps an on-demand floor.")
+    instance_types: list[str] = Field(min_length=1, description=">= 3 GPU types from >= 2 families, same GPU count.")
+    min_size: int = Field(ge=0)
+    desired_size: int = Field(ge=0)
+    max_size: int = Field(ge=1)
+    on_demand_base: int | None = Field(None, ge=0, description="Default: 1 for inference, 0 for training.")
+    on_demand_percentage_above_base: int | None = Field(
+        None, ge=0, le=100, description="Default: 30 for inference, 20 for training; the rest is spot."
+    )
+    root_volume_gib: int = Field(200, ge=50, le=16384, description="Encrypted gp3 root (images and models).")
+
+    def mix(self) -> CapacityMix:
+        default = DEFAULT_MIX[self.purpose]
+        return CapacityMix(
+            on_demand_base=default.on_demand_base if self.on_demand_base is None else self.on_demand_base,
+            on_demand_percentage_above_base=default.on_demand_percentage_above_base
+            if self.on_demand_percentage_above_base is None
+            else self.on_demand_percentage_above_base,
+        )
+
+    def size(self) -> PoolSize:
+        return PoolSize(min_size=self.min_size, desired_size=self.desired_size, max_size=self.max_size)
 
 
 class NetworkConfig(StrictModel):
@@ -167,6 +246,8 @@ class StackBase(StrictModel):
 class RegionalStackConfig(StackBase):
     """A regional stack: network, cluster, feature store, workloads."""
 
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="The EKS cluster (issue 3).")
+    gpu_pools: list[GpuPoolConfig] = Field(default_factory=list, description="GPU node pools (issue 3).")
     kind: Literal["regional"]
     network: NetworkConfig
     feature_store: FeatureStoreConfig = Field(default_factory=FeatureStoreConfig)
@@ -432,6 +513,7 @@ def _stack_problems(
         for az in network.availability_zones:
             if not az.startswith(stack.region):
                 yield ConfigProblem(file, azs_field, f"{az} is not in {stack.region}")
+    yield from _cluster_problems(file, field, stack)
 
 
 def _placement_problems(stacks: Mapping[str, RegionalStackConfig | GlobalStackConfig]) -> Iterator[ConfigProblem]:
@@ -481,3 +563,87 @@ def _tenant_problems(platform: PlatformConfig, regional_regions: set[str]) -> It
                 )
             elif region not in regional_regions:
                 yield ConfigProblem(PLATFORM_DISPLAY, f"{where}.{label}", f"{region} has no regional stack")
+
+
+# -- EKS cluster and GPU pools (issue 3) -------------------------------------------------------------------------
+MIN_GPU_INSTANCE_TYPES = 3
+MIN_GPU_FAMILIES = 2
+
+
+def _size_problems(file: str, where: str, minimum: int, desired: int, maximum: int) -> Iterator[ConfigProblem]:
+    if minimum > maximum:
+        yield ConfigProblem(file, f"{where}.min_size", f"{minimum} is above max_size {maximum}")
+    elif not minimum <= desired <= maximum:
+        yield ConfigProblem(
+            file, f"{where}.desired_size", f"{desired} is outside min_size..max_size ({minimum}..{maximum})"
+        )
+
+
+def _cluster_problems(file: str, field: str, stack: RegionalStackConfig) -> Iterator[ConfigProblem]:
+    """The cluster's endpoint rules and every GPU pool's capacity mix, sizes and instance types."""
+    cluster = stack.cluster
+    where = f"{field}.cluster"
+    if cluster.endpoint_public_access and not cluster.public_access_cidrs:
+        yield ConfigProblem(
+            file, f"{where}.public_access_cidrs", "required when endpoint_public_access is true (an allowlist of CIDRs)"
+        )
+    if cluster.public_access_cidrs and not cluster.endpoint_public_access:
+        yield ConfigProblem(file, f"{where}.public_access_cidrs", "has no effect while endpoint_public_access is false")
+    for index, cidr in enumerate(cluster.public_access_cidrs):
+        if cidr.prefixlen == 0:
+            yield ConfigProblem(file, f"{where}.public_access_cidrs[{index}]", f"{cidr} opens the API to the internet")
+    system = cluster.system_pool
+    yield from _size_problems(file, f"{where}.system_pool", system.min_size, system.desired_size, system.max_size)
+    for index, name in enumerate(system.instance_types):
+        if instance_catalogue.lookup(name) is None:
+            yield ConfigProblem(file, f"{where}.system_pool.instance_types[{index}]", f"{name} is not in the catalogue")
+
+    seen: dict[str, int] = {}
+    for index, pool in enumerate(stack.gpu_pools):
+        yield from _gpu_pool_problems(file, f"{field}.gpu_pools[{index}]", pool)
+        if pool.name in seen:
+            yield ConfigProblem(
+                file, f"{field}.gpu_pools[{index}].name", f"{pool.name!r} is already gpu_pools[{seen[pool.name]}]"
+            )
+        seen.setdefault(pool.name, index)
+
+
+def _gpu_pool_problems(file: str, where: str, pool: GpuPoolConfig) -> Iterator[ConfigProblem]:
+    mix = pool.mix()
+    if pool.purpose == "inference" and mix.on_demand_base < 1:
+        yield ConfigProblem(
+            file, f"{where}.on_demand_base", "an inference pool keeps at least 1 on-demand node (spot can all vanish)"
+        )
+    yield from _size_problems(file, where, pool.min_size, pool.desired_size, pool.max_size)
+    if pool.purpose == "inference" and pool.min_size < mix.on_demand_base:
+        yield ConfigProblem(
+            file,
+            f"{where}.min_size",
+            f"{pool.min_size} is below on_demand_base {mix.on_demand_base}: the on-demand floor needs that many nodes",
+        )
+    known = []
+    for index, name in enumerate(pool.instance_types):
+        instance = instance_catalogue.lookup(name)
+        if instance is None:
+            yield ConfigProblem(file, f"{where}.instance_types[{index}]", f"{name} is not in the instance catalogue")
+        elif instance.gpus == 0:
+            yield ConfigProblem(file, f"{where}.instance_types[{index}]", f"{name} has no GPU")
+        else:
+            known.append(instance)
+    distinct = set(pool.instance_types)
+    if len(distinct) != len(pool.instance_types):
+        yield ConfigProblem(file, f"{where}.instance_types", "lists an instance type twice")
+    if len(distinct) < MIN_GPU_INSTANCE_TYPES or len(instance_catalogue.families(distinct)) < MIN_GPU_FAMILIES:
+        yield ConfigProblem(
+            file,
+            f"{where}.instance_types",
+            f"needs at least {MIN_GPU_INSTANCE_TYPES} instance types from at least {MIN_GPU_FAMILIES} GPU families "
+            "so spot capacity can come from several pools",
+        )
+    gpu_counts = sorted({t.gpus for t in known})
+    if len(gpu_counts) > 1:
+        yield ConfigProblem(
+            file,
+            f"{where}.instance_types",
+            f"mixes GPU counts {gpu_counts}; cluster-autoscaler sizes a group by one node shape",
+        )

@@ -333,7 +333,7 @@ class FeatureStore(pulumi.ComponentResource):
                     functools.partial(_trust_for, service_account)
                 ),
                 max_session_duration=3600,
-                tags=args.tags,
+                tags={**args.tags, "mlplat-role": "workload"},
                 opts=child,
             )
             aws.iam.RolePolicy(

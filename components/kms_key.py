@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -15,6 +16,8 @@ class ServiceGrant:
     """Lets an AWS service principal use the key, limited by an optional condition block."""
 
     principal: str  # e.g. logs.eu-west-1.amazonaws.com
+    # "AWS" for IAM principals, e.g. "*" scoped by kms:ViaService and kms:CallerAccount (how aws/ebs is written)
+    principal_type: Literal["Service", "AWS"] = "Service"
     actions: Sequence[str] = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*")
     condition: pulumi.Input[Mapping[str, object]] | None = None  # may hold Outputs (e.g. a log group ARN)
 
@@ -45,7 +48,7 @@ def key_policy(account_id: str, partition: str, grants: Sequence[ServiceGrant]) 
         statement: dict[str, object] = {
             "Sid": f"Service{index}",
             "Effect": "Allow",
-            "Principal": {"Service": grant.principal},
+            "Principal": {grant.principal_type: grant.principal},
             "Action": list(grant.actions),
             "Resource": "*",
         }
@@ -67,7 +70,7 @@ class KmsKey(pulumi.ComponentResource):
                 values[0],
                 values[1],
                 [
-                    ServiceGrant(principal=g.principal, actions=g.actions, condition=c)
+                    ServiceGrant(principal=g.principal, principal_type=g.principal_type, actions=g.actions, condition=c)
                     for g, c in zip(args.service_grants, values[2], strict=True)
                 ],
             )

@@ -56,6 +56,35 @@ def _service_of(type_token: str) -> str:
     return type_token.split(":")[1].split("/", maxsplit=1)[0] if ":" in type_token else "unknown"
 
 
+def _node_pool_state(typ: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """Outputs of the EKS, node pool and interruption-queue resources that other resources read."""
+    own = inputs.get("name", name)
+    issuer = str(inputs.get("url", "")).removeprefix("https://")
+    group = f"autoScalingGroup:00000000-0000-0000-0000-000000000000:autoScalingGroupName/{own}"
+    states: dict[str, dict[str, Any]] = {
+        "aws:iam/openIdConnectProvider:OpenIdConnectProvider": {
+            "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:oidc-provider/{issuer}"
+        },
+        "aws:iam/instanceProfile:InstanceProfile": {
+            "name": own,
+            "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:instance-profile/{own}",
+        },
+        "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1, "defaultVersion": 1},
+        "aws:autoscaling/group:Group": {"name": own, "arn": f"arn:aws:autoscaling:{region}:{MOCK_ACCOUNT_ID}:{group}"},
+        "aws:sqs/queue:Queue": {
+            "name": own,
+            "arn": f"arn:aws:sqs:{region}:{MOCK_ACCOUNT_ID}:{own}",
+            "url": f"https://sqs.{region}.amazonaws.com/{MOCK_ACCOUNT_ID}/{own}",
+        },
+        "aws:cloudwatch/eventRule:EventRule": {
+            "name": own,
+            "arn": f"arn:aws:events:{region}:{MOCK_ACCOUNT_ID}:rule/{own}",
+        },
+        "aws:eks/nodeGroup:NodeGroup": {"nodeGroupName": inputs.get("nodeGroupName", name)},
+    }
+    return states.get(typ, {})
+
+
 @dataclass
 class _Recorded:
     type: str
@@ -73,7 +102,9 @@ class GraphRecorder:
         self.resources: list[_Recorded] = []
         self.providers: dict[str, dict[str, Any]] = {}  # provider name -> inputs
         self.parents: dict[tuple[str, str], str] = {}
+        self.depends_on: dict[tuple[str, str], list[str]] = {}  # explicit depends_on, as `type::name`
         self.components: list[tuple[str, str]] = []
+        self.invokes: list[dict[str, Any]] = []  # data-source calls: token, args, provider
 
     # -- pulumi.runtime.Mocks protocol -------------------------------------------------------------------
     def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
@@ -87,6 +118,9 @@ class GraphRecorder:
 
     def call(self, args: Any) -> dict[str, Any]:
         function = args.token
+        self.invokes.append(
+            {"token": function, "args": _plain(dict(args.args)), "provider": provider_name(args.provider or "")}
+        )
         if function == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": MOCK_ACCOUNT_ID, "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/mock", "userId": "mock"}
         if function == "aws:index/getPartition:getPartition":
@@ -115,6 +149,7 @@ class GraphRecorder:
             **inputs,
             "arn": f"arn:aws:{service}:{region}:{MOCK_ACCOUNT_ID}:{name}",
             "tagsAll": inputs.get("tags", {}),
+            **_node_pool_state(typ, name, inputs, region),
         }
         if typ == "aws:kms/key:Key":
             state["keyId"] = f"{name}-key-id"
@@ -148,6 +183,11 @@ class GraphRecorder:
         parent = args.opts.parent if args.opts is not None else None
         if parent is not None and getattr(parent, "_type", "") != "pulumi:pulumi:Stack":
             self.parents[(args.type_, args.name)] = f"{parent._type}::{parent._name}"
+        explicit = args.opts.depends_on if args.opts is not None else None
+        if isinstance(explicit, list | tuple) and explicit:
+            self.depends_on[(args.type_, args.name)] = [
+                f"{d._type}::{d._name}" for d in explicit if hasattr(d, "_type") and hasattr(d, "_name")
+            ]
         if not getattr(args.resource, "_is_custom", True) and not args.type_.startswith("pulumi:"):
             self.components.append((args.type_, args.name))
 
@@ -164,6 +204,7 @@ class GraphRecorder:
                     "region": region,
                     "provider": None,
                     "parent": self.parents.get((type_, name)),
+                    "dependsOn": self.depends_on.get((type_, name), []),
                     "inputs": {},
                 }
             )
@@ -192,9 +233,15 @@ class GraphRecorder:
                     "region": resource_region,
                     "provider": provider,
                     "parent": self.parents.get((item.type, item.name)),
+                    "dependsOn": self.depends_on.get((item.type, item.name), []),
                     "inputs": item.inputs,
                 }
             )
+        for invoke in self.invokes:
+            if str(invoke["token"]).startswith("aws:") and not invoke["provider"]:
+                problems.append(
+                    f"invoke {invoke['token']} uses the default AWS provider; pass provider= or parent= in its options"
+                )
         if problems:
             raise SynthError(f"stack {self.stack}:\n  " + "\n  ".join(problems))
         seen: set[tuple[str, str]] = set()
@@ -211,6 +258,7 @@ class GraphRecorder:
             "jurisdiction": jurisdiction,
             "kind": kind,
             "resources": resources,
+            "invokes": self.invokes,
         }
 
 

@@ -34,7 +34,7 @@ class GpuBounds:
     on_demand_base_min: int = 1
     on_demand_percentage_min: int = 20
     on_demand_percentage_max: int = 50
-    min_instance_types: int = 2
+    min_instance_types: int = 3
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,3 +121,90 @@ def test_broken_yaml_names_the_file(project_copy: Path) -> None:
 def test_missing_platform_key(project_copy: Path) -> None:
     _stack(project_copy, "global").write_text("config:\n  aws:region: us-east-1\n")
     assert "stacks/Pulumi.global.yaml: mlplat:platform: missing" in _problems(project_copy)
+
+
+# -- EKS cluster and GPU pools (issue 3) --------------------------------------------------------------------------
+
+
+def _pool(d: dict, index: int = 0) -> dict:
+    return d["config"][KEY]["gpu_pools"][index]
+
+
+def test_every_regional_stack_has_an_inference_and_a_training_pool(project_root: Path) -> None:
+    for name, stack in load_deployment(project_root).regional().items():
+        purposes = {pool.purpose: pool for pool in stack.gpu_pools}
+        assert set(purposes) == {"inference", "training"}, name
+        assert purposes["inference"].mix().on_demand_base >= 1
+        assert stack.cluster.endpoint_public_access is False
+
+
+def test_mix_defaults_follow_the_purpose(project_copy: Path) -> None:
+    def drop_mix(d: dict) -> None:
+        for pool in d["config"][KEY]["gpu_pools"]:
+            pool.pop("on_demand_base")
+            pool.pop("on_demand_percentage_above_base")
+
+    edit_yaml(_stack(project_copy, "eu-west-1"), drop_mix)
+    stack = load_deployment(project_copy).regional()["eu-west-1"]
+    mixes = {p.purpose: (p.mix().on_demand_base, p.mix().on_demand_percentage_above_base) for p in stack.gpu_pools}
+    assert mixes == {"inference": (1, 30), "training": (0, 20)}
+
+
+def test_stack_without_cluster_settings_still_validates(project_copy: Path) -> None:
+    def strip(d: dict) -> None:
+        d["config"][KEY].pop("cluster")
+        d["config"][KEY].pop("gpu_pools")
+
+    edit_yaml(_stack(project_copy, "us-east-1"), strip)
+    stack = load_deployment(project_copy).regional()["us-east-1"]
+    assert stack.cluster.endpoint_public_access is False and stack.gpu_pools == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "words"),
+    [
+        (lambda d: _pool(d).update(on_demand_base=0), "gpu_pools[0].on_demand_base", "at least 1 on-demand"),
+        (lambda d: _pool(d).update(on_demand_percentage_above_base=130), "gpu_pools[0].on_demand_percentage_above_base",
+         "less than or equal to 100"),
+        (lambda d: _pool(d, 1).update(min_size=3, desired_size=1), "gpu_pools[1].desired_size", "outside"),
+        (lambda d: _pool(d, 1).update(min_size=5, max_size=4), "gpu_pools[1].min_size", "above max_size"),
+        (lambda d: _pool(d).update(min_size=0, desired_size=0), "gpu_pools[0].min_size", "below on_demand_base"),
+        (lambda d: _pool(d).update(instance_types=["g5.xlarge", "g5.2xlarge", "g5.4xlarge"]),
+         "gpu_pools[0].instance_types", "2 GPU families"),
+        (lambda d: _pool(d).update(instance_types=["g5.xlarge", "g6.xlarge"]), "gpu_pools[0].instance_types",
+         "at least 3 instance types"),
+        (lambda d: _pool(d).update(instance_types=["g5.xlarge", "g6.xlarge", "g7.mega"]),
+         "gpu_pools[0].instance_types[2]", "not in the instance catalogue"),
+        (lambda d: _pool(d).update(instance_types=["g5.xlarge", "g6.xlarge", "m6i.large"]),
+         "gpu_pools[0].instance_types[2]", "has no GPU"),
+        (lambda d: _pool(d).update(instance_types=["g5.xlarge", "g6.xlarge", "g6e.12xlarge"]),
+         "gpu_pools[0].instance_types", "mixes GPU counts"),
+        (lambda d: _pool(d, 1).update(name="inference"), "gpu_pools[1].name", "already gpu_pools[0]"),
+        (lambda d: _pool(d).update(purpose="serving"), "gpu_pools[0].purpose", "inference"),
+        (lambda d: d["config"][KEY]["cluster"].update(endpoint_public_access=True), "cluster.public_access_cidrs",
+         "required when endpoint_public_access is true"),
+        (lambda d: d["config"][KEY]["cluster"].update(endpoint_public_access=True, public_access_cidrs=["0.0.0.0/0"]),
+         "cluster.public_access_cidrs[0]", "internet"),
+        (lambda d: d["config"][KEY]["cluster"].update(kubernetes_version="1.21"), "cluster.kubernetes_version",
+         "no pinned add-on versions"),
+        (lambda d: d["config"][KEY]["cluster"].update(log_retention_days=0), "cluster.log_retention_days",
+         "not a CloudWatch retention period"),
+        (lambda d: d["config"][KEY]["cluster"]["system_pool"].update(instance_types=["m9.tiny"]),
+         "cluster.system_pool.instance_types[0]", "not in the catalogue"),
+    ],
+)  # fmt: skip
+def test_cluster_and_pool_errors_name_the_field(project_copy: Path, edit: Any, field: str, words: str) -> None:
+    edit_yaml(_stack(project_copy, "eu-west-1"), edit)
+    problems = _problems(project_copy)
+    prefix = f"stacks/Pulumi.eu-west-1.yaml: mlplat:platform.{field}: "
+    assert any(p.startswith(prefix) and words in p for p in problems), problems
+
+
+def test_a_public_endpoint_with_an_allowlist_is_accepted(project_copy: Path) -> None:
+    edit_yaml(
+        _stack(project_copy, "eu-west-1"),
+        lambda d: d["config"][KEY]["cluster"].update(
+            endpoint_public_access=True, public_access_cidrs=["203.0.113.0/24"]
+        ),
+    )
+    assert load_deployment(project_copy).regional()["eu-west-1"].cluster.public_access_cidrs

@@ -64,7 +64,7 @@ def test_auth_token_lives_in_secrets_manager_under_the_regional_key(regional_gra
 
 def test_offline_bucket_is_locked_to_the_region(regional_graphs: dict[str, dict[str, Any]]) -> None:
     for graph in regional_graphs.values():
-        prefix = graph["resources"][1]["name"]  # the RegionalNetwork component carries the stack prefix
+        prefix = next(r["name"] for r in graph["resources"] if r["type"] == "mlplat:index:RegionalNetwork")
         bucket = f"mlplat-{prefix}-features-offline"
         sse = _one(
             graph,

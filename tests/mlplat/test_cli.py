@@ -2,6 +2,7 @@
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +11,16 @@ from typing import Any
 import pytest
 
 from mlplat.cli import main
-from tests.conftest import edit_yaml
+from tests.conftest import ROOT, edit_yaml
 
-MLPLAT = [sys.executable, "-m", "mlplat.cli"]
+# -P: the working directory (e.g. tests/, which has packages of its own) never shadows the checkout.
+MLPLAT = [sys.executable, "-P", "-m", "mlplat.cli"]
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*MLPLAT, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120)
+    # The code under test is this checkout's, wherever the command runs (not whatever the venv has installed).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([*MLPLAT, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=120)
 
 
 def test_stacks_are_found_from_a_subdirectory(project_root: Path) -> None:
@@ -46,6 +50,16 @@ def test_outside_a_project_is_a_usage_error(tmp_path: Path) -> None:
         ("eu-west-1", lambda c: c.update(region="us-east-2"), "mlplat:platform.region"),
         ("eu-central-1", lambda c: c.update(colour="blue"), "mlplat:platform.colour"),
         ("us-east-1", lambda c: c["network"].update(az_count=[3]), "mlplat:platform.network.az_count"),
+        (
+            "eu-west-1",
+            lambda c: c["gpu_pools"][0].update(on_demand_base=0),
+            "mlplat:platform.gpu_pools[0].on_demand_base",
+        ),
+        (
+            "ap-southeast-1",
+            lambda c: c["cluster"].update(endpoint_public_access=True),
+            "mlplat:platform.cluster.public_access_cidrs",
+        ),
     ],
 )
 def test_bad_config_exits_2_naming_file_and_field(project_copy: Path, stack: str, edit: Any, field: str) -> None:
@@ -157,3 +171,11 @@ def test_plan_summarizes_every_stack(project_root: Path) -> None:
         assert f"jurisdiction {jurisdiction}," in result.stdout
     assert "9 ec2/subnet" in result.stdout
     assert "policy passed (0 mandatory" in result.stdout
+
+
+def test_an_invoke_on_the_default_provider_fails_synthesis(project_copy: Path) -> None:
+    program = project_copy / "stacks" / "__main__.py"
+    program.write_text("import pulumi_aws as aws\naws.get_caller_identity_output()\n")
+    result = run(["synth", "us-east-1", "--out", "graphs"], cwd=project_copy)
+    assert result.returncode == 2
+    assert "invoke aws:index/getCallerIdentity:getCallerIdentity uses the default AWS provider" in result.stderr

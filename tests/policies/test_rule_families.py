@@ -123,7 +123,9 @@ POOL = res(
     capacityRebalance=True,
     mixedInstancesPolicy={
         "instancesDistribution": {"onDemandBaseCapacity": 1, "onDemandPercentageAboveBaseCapacity": 30},
-        "launchTemplate": {"overrides": [{"instanceType": "g5.xlarge"}, {"instanceType": "g6.xlarge"}]},
+        "launchTemplate": {
+            "overrides": [{"instanceType": "g5.xlarge"}, {"instanceType": "g6.xlarge"}, {"instanceType": "g6e.xlarge"}]
+        },
     },
 )
 NODE_GROUP = res("aws:eks/nodeGroup:NodeGroup", "ng", launchTemplate={"id": "lt-id", "version": "1"})
