@@ -42,12 +42,11 @@ INFERENCE_WORDS = ("inference", "serving")
 
 
 def is_inference_pool(resource: Resource) -> bool:
-    """An inference pool says so in a pool/purpose/workload/role tag or label (`inference` or `serving`), or in its name."""
+    """An inference pool says so in a pool/purpose/workload/role tag or label (`inference`, `serving`) or its name."""
     tags = own_tags(resource)
     labels = {**tags, **{str(k): str(v) for k, v in (inputs_of(resource).get("labels") or {}).items()}}
-    tagged = any(
-        v.lower() in INFERENCE_WORDS for k, v in labels.items() if k.rsplit("/", 1)[-1] in ("pool", "purpose", "workload", "role")
-    )
+    keys = ("pool", "purpose", "workload", "role")
+    tagged = any(v.lower() in INFERENCE_WORDS for k, v in labels.items() if k.rsplit("/", 1)[-1] in keys)
     return tagged or any(word in str(resource["name"]).lower() for word in INFERENCE_WORDS)
 
 
