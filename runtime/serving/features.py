@@ -7,6 +7,7 @@ seconds of materialization, from which staleness is judged.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,7 +104,8 @@ class OnlineStore:
         options: dict[str, Any] = {
             "socket_timeout": timeout_s,
             "socket_connect_timeout": timeout_s,
-            "retry": Retry(NoBackoff(), 1),  # one reconnect after a restart, then fail fast into degraded mode
+            # one reconnect after a restart, then fail fast into degraded mode
+            "retry": Retry(NoBackoff(), 1),
             "health_check_interval": 0,
         }
         if token_file is not None:
@@ -114,28 +116,63 @@ class OnlineStore:
         self.mode = mode
         self._client = redis.Redis.from_url(url, **options)
         self._script = self._client.register_script(FETCH_SCRIPT)  # EVALSHA, loading the script on NOSCRIPT
+        self._pending: dict[tuple[str, ...], list[tuple[list[str], asyncio.Future[list[Any]]]]] = {}
+        self._drain_task: asyncio.Task[None] | None = None
 
     async def fetch(
         self, tenant: str, entity_ids: Sequence[str], feature_names: Sequence[str], *, now: float
     ) -> FeatureFetch:
-        """All entities' features in one round trip: a script call, or a pipeline of HMGETs (cluster mode)."""
+        """The entities' features. Concurrent requests are coalesced: while one round trip is in flight, newly
+        arriving requests queue, and the next round trip carries all of them (one per micro-batch)."""
+        fields = (*feature_names, TIMESTAMP_FIELD)
+        keys = [entity_key(tenant, entity_id) for entity_id in entity_ids]
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[list[Any]] = loop.create_future()
+        self._pending.setdefault(fields, []).append((keys, waiter))
+        if self._drain_task is None:
+            self._drain_task = loop.create_task(self._drain())
+        replies = await waiter
+        return decode_fetch(entity_ids, feature_names, replies, now=now, max_age_seconds=self.max_age_seconds)
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batches, self._pending = self._pending, {}
+                for fields, waiters in batches.items():
+                    await self._answer(list(fields), waiters)
+        finally:
+            self._drain_task = None
+
+    async def _answer(self, fields: list[str], waiters: list[tuple[list[str], asyncio.Future[list[Any]]]]) -> None:
+        keys = [key for own_keys, _ in waiters for key in own_keys]
+        try:
+            replies = await self._round_trip(keys, fields)
+        except FeatureStoreUnavailable as error:
+            for _, waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+            return
+        offset = 0
+        for own_keys, waiter in waiters:  # each caller gets exactly its own entities back
+            if not waiter.done():
+                waiter.set_result(replies[offset : offset + len(own_keys)])
+            offset += len(own_keys)
+
+    async def _round_trip(self, keys: list[str], fields: list[str]) -> list[Any]:
+        """One round trip: a script call, or a pipeline of HMGETs (Redis Cluster, where keys span slots)."""
         from redis.exceptions import RedisError
 
-        fields = [*feature_names, TIMESTAMP_FIELD]
-        keys = [entity_key(tenant, entity_id) for entity_id in entity_ids]
         try:
             if self.mode == "script":
-                replies = await self._script(keys=keys, args=fields)
-            else:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for key in keys:
-                        pipe.hmget(key, fields)
-                    replies = await pipe.execute()
+                return list(await self._script(keys=keys, args=fields))
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hmget(key, fields)
+                return list(await pipe.execute())
         except (RedisError, OSError) as error:
             raise FeatureStoreUnavailable(
                 f"online feature store unavailable ({type(error).__name__}); degraded, retry shortly"
             ) from None
-        return decode_fetch(entity_ids, feature_names, replies, now=now, max_age_seconds=self.max_age_seconds)
 
     async def ping(self) -> bool:
         from redis.exceptions import RedisError

@@ -31,7 +31,7 @@ class ServeSettings(BaseSettings):
     shadow: bool = Field(default=False, description="Challenger scores a copy of each request and never answers.")
     max_batch_size: int = Field(default=64, ge=1, le=4096, description="Rows per micro-batch at most.")
     max_batch_delay_ms: float = Field(
-        default=0.0, ge=0.0, le=1000.0, description="How long the first queued row may wait for company."
+        default=2.0, ge=0.0, le=1000.0, description="How long the first queued row may wait for company."
     )
     max_queue_rows: int = Field(default=4096, ge=1, description="Queued rows per variant before 503 shedding.")
     request_timeout_ms: float = Field(default=10_000.0, gt=0, description="Per-request deadline; beyond it 504.")

@@ -166,3 +166,42 @@ def test_online_store_fetch_modes_agree(store_redis: RedisProcess, mode: str) ->
     result = asyncio.run(fetch())
     assert result.missing_entities == ["none"] and result.stale_entities == []
     assert result.values[:3] == frame.to_dict(orient="records")
+
+
+def test_concurrent_fetches_share_round_trips_and_keep_their_own_entities(store_redis: RedisProcess) -> None:
+    import asyncio
+
+    from runtime.serving.features import OnlineStore
+
+    frames = {tenant: _rows(seed, 4) for seed, tenant in enumerate(["acme-eu", "bosch-de"], start=40)}
+    ids = {tenant: _write(store_redis.url, tenant, frame, 1000.0, prefix="co") for tenant, frame in frames.items()}
+
+    def script_calls() -> int:
+        stats: dict[str, Any] = redis.Redis.from_url(store_redis.url).info("commandstats")
+        return sum(int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval"))
+
+    async def fetch_all() -> list[Any]:
+        store = OnlineStore(store_redis.url, max_age_seconds=10)
+        try:
+            await store.fetch("acme-eu", ids["acme-eu"], FEATURES, now=1005.0)  # loads the script
+            calls = [
+                store.fetch(tenant, ids[tenant][i : i + 1], FEATURES, now=1005.0)
+                for _ in range(10)
+                for tenant in frames
+                for i in range(4)
+            ]
+            return await asyncio.gather(*calls)
+        finally:
+            await store.close()
+
+    before = script_calls()
+    results = asyncio.run(fetch_all())
+    round_trips = script_calls() - before - 1
+    assert len(results) == 80
+    position = 0
+    for _ in range(10):
+        for frame in frames.values():
+            for i in range(4):
+                assert results[position].values == [frame.iloc[i].to_dict()]
+                position += 1
+    assert round_trips <= 3, f"80 concurrent fetches took {round_trips} round trips"
