@@ -23,6 +23,10 @@ DECILES = np.arange(1, 10) / 10
 PSI_FLOOR = 1e-4
 # scipy's ks_2samp(method="auto") computes the exact distribution up to this size, the asymptotic one above.
 KS_EXACT_MAX_N = 10_000
+# The KS statistic is first located on this many reference quantiles (see ks_statistic_sorted).
+KS_GRID_POINTS = 4096
+# Evaluate every value when the intervals that may hold the maximum cover more than 1/4 of them.
+KS_FULL_SCAN_FRACTION = 4
 # Above this effective size scipy's term-by-term Smirnov series costs ~0.5 s a call; we sum it vectorised.
 SMIRNOV_VECTORISED_MIN_N = 50_000
 
@@ -86,12 +90,9 @@ def sort_values(values: FloatArray, *, owned: bool = False) -> FloatArray:
 def ks_test_sorted(sorted_reference: FloatArray, sorted_current: FloatArray) -> TestResult:
     """Exactly `scipy.stats.ks_2samp(reference, current)` (two-sided, method auto) on sorted finite values.
 
-    The statistic is the largest gap between the two empirical CDFs. Between consecutive current values the
-    current CDF is flat while the reference CDF rises, so the gaps can be read off one binary search of the
-    sorted current values into the sorted reference (`right`: F_ref(c)), plus a `left` search only for the
-    few current values that also occur in the reference (F_ref just below c). Ties within the current sample
-    need no grouping: a non-last member of a tie group only yields a candidate that its group's last member
-    dominates. The counts compared are the ones ks_2samp compares, so the floats are identical.
+    Up to `KS_EXACT_MAX_N` values a side this is scipy's own call (its exact p-value). Above, the statistic
+    comes from `ks_statistic_sorted` (bit-identical) and the p-value from `kstwo_sf`, as ks_2samp's
+    asymptotic mode computes it.
     """
     n1, n2 = sorted_reference.size, sorted_current.size
     if n1 == 0 or n2 == 0:
@@ -101,6 +102,89 @@ def ks_test_sorted(sorted_reference: FloatArray, sorted_current: FloatArray) -> 
     if max(n1, n2) <= KS_EXACT_MAX_N:
         result = stats.ks_2samp(sorted_reference, sorted_current)
         return TestResult(float(result.statistic), float(result.pvalue))
+    statistic = ks_statistic_sorted(sorted_reference, sorted_current)
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    effective_n = float(np.round(m * n / (m + n)))
+    return TestResult(statistic, kstwo_sf(statistic, effective_n))
+
+
+def _ranges(starts: IntArray, ends: IntArray) -> IntArray:
+    """The concatenation of `arange(start, end)` for each pair, vectorised."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + offsets
+
+
+def _gap_plus(count_ref: IntArray, count_cur: IntArray, n1: int, n2: int) -> float:
+    """`max(cdf1 - cdf2)` over the given points, as ks_2samp computes it.
+
+    The gaps are compared exactly as integers scaled by n1 * n2; the winners are then evaluated as scipy
+    evaluates them (`count/n1 - count/n2`), every tied winner included, so the float is scipy's float.
+    """
+    scaled = count_ref * n2 - count_cur * n1
+    top = np.flatnonzero(scaled == scaled.max())
+    return float((count_ref[top] / n1 - count_cur[top] / n2).max())
+
+
+def _gap_minus(count_ref: IntArray, count_cur: IntArray, n1: int, n2: int) -> float:
+    """`-min(cdf1 - cdf2)` clipped to [0, 1] over the given points, as ks_2samp computes it."""
+    scaled = count_ref * n2 - count_cur * n1
+    bottom = np.flatnonzero(scaled == scaled.min())
+    return float(np.clip(-(count_ref[bottom] / n1 - count_cur[bottom] / n2).min(), 0, 1))
+
+
+def _extremes(count_ref: IntArray, count_cur: IntArray, n1: int, n2: int) -> float:
+    """ks_2samp's statistic over actual evaluation points (values of either sample)."""
+    return max(_gap_plus(count_ref, count_cur, n1, n2), _gap_minus(count_ref, count_cur, n1, n2))
+
+
+def ks_statistic_sorted(sorted_reference: FloatArray, sorted_current: FloatArray) -> float:
+    """The two-sample KS statistic, bit-identical to `ks_2samp`'s, without visiting most of the values.
+
+    ks_2samp evaluates `cdf1 - cdf2` at every value of both samples. Here the line is first cut at
+    `KS_GRID_POINTS` reference quantiles, where the gap is computed exactly. On an interval (a, b] the
+    reference CDF is at most F1(b) and the current CDF at least F2(a), so `F1(b) - F2(a)` (and
+    `F2(b) - F1(a)`) bound every gap inside it. Only intervals whose bound reaches the largest gap found
+    on the grid can hold the maximum; their values alone are evaluated exactly (typically a few hundred
+    of a million). When too many intervals qualify (near-identical samples), every value is evaluated.
+    """
+    n1, n2 = sorted_reference.size, sorted_current.size
+    picks = np.linspace(0, n1 - 1, min(n1, KS_GRID_POINTS)).astype(np.int64)
+    grid = np.unique(sorted_reference[picks])
+    grid_ref = np.searchsorted(sorted_reference, grid, side="right")
+    grid_cur = np.searchsorted(sorted_current, grid, side="right")
+    scaled = grid_ref * n2 - grid_cur * n1
+    # Interval k is (grid[k-1], grid[k]], with grid[-1] = -inf and grid[m] = +inf.
+    ref_a, cur_a = np.concatenate(([0], grid_ref)), np.concatenate(([0], grid_cur))
+    ref_b, cur_b = np.concatenate((grid_ref, [n1])), np.concatenate((grid_cur, [n2]))
+    reach_plus = ref_b * n2 - cur_a * n1
+    reach_minus = cur_b * n1 - ref_a * n2
+    candidates = np.flatnonzero((reach_plus >= scaled.max()) | (reach_minus >= -scaled.min()))
+    inside = int((ref_b - ref_a)[candidates].sum() + (cur_b - cur_a)[candidates].sum())
+    if inside > (n1 + n2) // KS_FULL_SCAN_FRACTION:
+        return _scan_statistic(sorted_reference, sorted_current)
+    points = np.concatenate(
+        (
+            grid,
+            sorted_reference[_ranges(ref_a[candidates], ref_b[candidates])],
+            sorted_current[_ranges(cur_a[candidates], cur_b[candidates])],
+        )
+    )
+    count_ref = np.searchsorted(sorted_reference, points, side="right")
+    count_cur = np.searchsorted(sorted_current, points, side="right")
+    return _extremes(count_ref, count_cur, n1, n2)
+
+
+def _scan_statistic(sorted_reference: FloatArray, sorted_current: FloatArray) -> float:
+    """The statistic from every current value (one binary search each into the reference).
+
+    Between consecutive current values the current CDF is flat while the reference CDF rises, so the largest
+    gaps sit just below each current value (F_ref from a `left` search, needed only for current values that
+    also occur in the reference) and at each current value (`right` search). A non-last member of a tie group
+    only yields a candidate that its group's last member dominates, so ties need no grouping.
+    """
+    n1, n2 = sorted_reference.size, sorted_current.size
     right = np.searchsorted(sorted_reference, sorted_current, side="right")
     # right == 0 clips to index 0, whose value is then above the current value, so never equal.
     in_reference = np.flatnonzero(np.take(sorted_reference, right - 1, mode="clip") == sorted_current)
@@ -108,25 +192,10 @@ def ks_test_sorted(sorted_reference: FloatArray, sorted_current: FloatArray) -> 
     if in_reference.size:
         left = right.copy()
         left[in_reference] = np.searchsorted(sorted_reference, sorted_current[in_reference], side="left")
-    # rank j+1 = current values <= sorted_current[j] (up to ties); scaled by n1 for exact integer comparison.
-    scaled_rank = np.arange(n1, (n2 + 1) * n1, n1, dtype=np.int64)
-    # F_ref - F_cur just below each next current value (and below the first one), then F_cur - F_ref at the
-    # current values (scipy's -cddiffs). Compared exactly as integers scaled by n1 * n2, then evaluated as
-    # ks_2samp evaluates them (count/n1 - count/n2) at the maximising indices, ties included.
-    above = left[1:] * n2
-    above -= scaled_rank[:-1]
-    below = right * n2
-    np.subtract(scaled_rank, below, out=below)
-    d_plus = float(left[0] / n1)
-    if above.size:
-        best = np.flatnonzero(above == above.max())
-        d_plus = max(d_plus, float((left[best + 1] / n1 - (best + 1) / n2).max()))
-    best = np.flatnonzero(below == below.max())
-    d_minus = float(np.clip(-(right[best] / n1 - (best + 1) / n2).min(), 0, 1))
-    statistic = max(d_plus, d_minus)
-    m, n = sorted([float(n1), float(n2)], reverse=True)
-    effective_n = float(np.round(m * n / (m + n)))
-    return TestResult(statistic, kstwo_sf(statistic, effective_n))
+    rank = np.arange(0, n2 + 1, dtype=np.int64)  # rank[j+1]: current values <= sorted_current[j], up to ties
+    # F_ref - F_cur just below each current value: (left[j], rank[j]);
+    # F_cur - F_ref at each current value: (right[j], rank[j+1]).
+    return max(_gap_plus(left, rank[:-1], n1, n2), _gap_minus(right, rank[1:], n1, n2))
 
 
 def kstwo_sf(d: float, n: float) -> float:

@@ -130,3 +130,22 @@ def test_null_psi_quantile_matches_the_simulated_same_distribution_percentile() 
         simulated.append(psi(r, c))
     assert null_psi_quantile(n, n, 10, 0.95) == pytest.approx(np.quantile(simulated, 0.95), rel=0.25)
     assert null_psi_quantile(n, n, 10) == pytest.approx(np.quantile(simulated, 0.99), rel=0.35)
+
+
+def test_grid_refined_and_full_scan_statistics_both_equal_scipy() -> None:
+    from runtime.drift.statistics import _scan_statistic, ks_statistic_sorted
+
+    rng = np.random.default_rng(17)
+    reference = rng.normal(size=30_000)
+    cases = [
+        rng.normal(0.01, 1, 25_000),  # small shift: the grid narrows the search to a few intervals
+        rng.choice(reference, 12_000),  # values shared with the reference (ties across samples)
+        reference[:20_000].copy(),  # near-identical: falls back to the full scan
+        np.round(rng.normal(size=40_000), 1),  # heavy ties within the current sample
+    ]
+    a = np.sort(reference)
+    for current in cases:
+        b = np.sort(current)
+        expected = stats.ks_2samp(reference, current).statistic
+        assert ks_statistic_sorted(a, b) == expected
+        assert _scan_statistic(a, b) == expected
