@@ -59,8 +59,13 @@ class DemoResult:
 
 @contextmanager
 def _aws(platform: DevPlatform) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in platform.aws_env()}
-    os.environ.update(platform.aws_env())
+    """The local platform's AWS and MLflow endpoints in this process's environment, restored afterwards.
+
+    MLflow is pointed at the local server through MLFLOW_TRACKING_URI rather than `mlflow.set_tracking_uri`, so
+    nothing global outlives the demo in a process that goes on (a test session, say)."""
+    variables = {**platform.aws_env(), "MLFLOW_TRACKING_URI": platform.mlflow_url}
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
     try:
         yield
     finally:
@@ -105,9 +110,9 @@ def train_and_register(platform: DevPlatform, size: DemoSize, step: Step) -> dic
     from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT, build_profile, profile_bytes
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)  # the demo prints its own progress
-    mlflow.set_tracking_uri(platform.mlflow_url)
-    mlflow.set_experiment("churn")
     client = mlflow.MlflowClient(platform.mlflow_url)
+    experiment = client.get_experiment_by_name("churn")
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment("churn")
     features = demo_data.customers(size.training_rows, seed=7)
     labels = demo_data.churned(features, seed=8)
     versions: dict[str, str] = {}
@@ -118,7 +123,7 @@ def train_and_register(platform: DevPlatform, size: DemoSize, step: Step) -> dic
         step(f"training the {role} (HistGradientBoosting {params})")
         model = HistGradientBoostingRegressor(random_state=1, **params).fit(features, labels)
         predictions = model.predict(features)
-        with _aws(platform), mlflow.start_run(run_name=f"churn-{role}") as run:
+        with _aws(platform), mlflow.start_run(run_name=f"churn-{role}", experiment_id=experiment_id) as run:
             mlflow.log_params(params)
             info = mlflow.sklearn.log_model(
                 model,
