@@ -7,6 +7,7 @@ reported as such and never counted as zero.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
@@ -56,6 +57,14 @@ class Usage:
     s3_gb_stored: Mapping[str, float] = field(default_factory=lambda: {"features": 500, "platform": 10})
     gpu_root_volume_gb: float = 200
     sqs_million_requests: float = 1
+    # Average running instances of autoscaled groups, by resource-name glob; unmatched groups use desired capacity.
+    asg_average_instances: Mapping[str, float] = field(default_factory=dict)
+
+    def instances_of(self, group_name: str, desired: float) -> float:
+        for pattern, count in self.asg_average_instances.items():
+            if fnmatch.fnmatchcase(group_name, pattern):
+                return float(count)
+        return desired
 
     @classmethod
     def from_file(cls, path: Path, stack: str) -> Usage:
@@ -69,6 +78,7 @@ class Usage:
             s3_gb_stored=dict(values.get("s3_gb_stored") or {"features": 500, "platform": 10}),
             gpu_root_volume_gb=float(values.get("gpu_pool_root_volume_gb", 200)),
             sqs_million_requests=float(values.get("sqs_million_requests_per_month", 1)),
+            asg_average_instances=dict(values.get("asg_average_instances") or {}),
         )
 
 
@@ -347,7 +357,9 @@ def _mixed_group(
     savings: list[SpotSavings],
 ) -> Iterator[CostComponent]:
     inputs = _inputs(resource)
-    desired = int(inputs.get("desiredCapacity") or inputs.get("minSize") or 0)
+    desired = int(
+        usage.instances_of(str(resource["name"]), float(inputs.get("desiredCapacity") or inputs.get("minSize") or 0))
+    )
     policy = inputs.get("mixedInstancesPolicy") or {}
     distribution = policy.get("instancesDistribution") or {}
     overrides = ((policy.get("launchTemplate") or {}).get("overrides")) or []

@@ -153,3 +153,21 @@ def test_a_stack_over_its_budget_exits_1(project_copy: Path) -> None:
         lambda d: d["config"]["mlplat:platform"].update(budget_monthly_usd=1_000_000),
     )
     assert run(["cost", "eu-west-1"], project_copy).returncode == 0
+
+
+def test_usage_sets_the_average_size_of_an_autoscaled_group() -> None:
+    asg = {
+        "type": "aws:autoscaling/group:Group",
+        "name": "euw1-gpu-training-asg",
+        "inputs": {
+            "desiredCapacity": 0,
+            "mixedInstancesPolicy": {
+                "instancesDistribution": {"onDemandBaseCapacity": 0, "onDemandPercentageAboveBaseCapacity": 20},
+                "launchTemplate": {"overrides": [{"instanceType": "g5.12xlarge"}]},
+            },
+        },
+    }
+    usage = Usage(asg_average_instances={"*-gpu-training-asg": 5})
+    (savings,) = estimate_stack(graph("us-east-1", asg), PRICES, usage, SPOT).spot_savings
+    assert (savings.on_demand_instances, savings.spot_instances) == (1, 4)
+    assert estimate_stack(graph("us-east-1", asg), PRICES, USAGE, SPOT).spot_savings[0].monthly_all_on_demand == 0
