@@ -8,13 +8,17 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components import cluster_addons, eks_cluster, gpu_node_pool, interruption_handler
+from components import cluster_addons, eks_cluster, gpu_node_pool, interruption_handler, mlflow
 from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.feature_store import ClusterIdentity, FeatureStore, FeatureStoreArgs
 from components.kms_key import KmsKey, KmsKeyArgs
+from components.mlflow import Mlflow, MlflowArgs
 from components.model_artifacts import ModelArtifacts, ModelArtifactsArgs
+from components.naming import region_code
 from components.network import RegionalNetwork, RegionalNetworkArgs
+from components.observability import Observability, ObservabilityArgs
+from components.workloads import Workloads, WorkloadsArgs, model_bucket_name
 
 
 def regional_provider(region: str, tags: dict[str, str]) -> aws.Provider:
@@ -86,6 +90,10 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
         ),
         opts=opts,
     )
+    _compose_runtime(
+        deployment, stack, prefix=prefix, tags=tags, network=network, cluster=cluster, features=features,
+        account_id=account_id, partition=partition, opts=opts,
+    )  # fmt: skip
     pulumi.export("region", stack.region)
     pulumi.export("jurisdiction", stack.jurisdiction)
     pulumi.export(
@@ -103,6 +111,103 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("private_subnet_ids", network.private_subnet_ids)
     pulumi.export("intra_subnet_ids", network.intra_subnet_ids)
+
+
+def default_tracking_uri(primary_region: str) -> str:
+    """Where other regions reach the one MLflow: the primary cluster's internal NLB (`mlflow-internal`) under a
+    private DNS name the operator points at it over the inter-region network (`workloads.tracking_uri` overrides)."""
+    return f"http://mlflow.{region_code(primary_region)}.mlplat.internal:{mlflow.PORT}"
+
+
+def _compose_runtime(
+    deployment: Deployment,
+    stack: RegionalStackConfig,
+    *,
+    prefix: str,
+    tags: dict[str, str],
+    network: RegionalNetwork,
+    cluster: eks_cluster.EksCluster,
+    features: FeatureStore,
+    account_id: pulumi.Output[str],
+    partition: pulumi.Output[str],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Observability, the serving and drift workloads and, in the primary region only, MLflow (issue 5)."""
+    after_cluster = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
+    observability = Observability(
+        prefix,
+        ObservabilityArgs(
+            cluster=cluster.ref,
+            region=stack.region,
+            account_id=account_id,
+            partition=partition,
+            settings=stack.observability,
+            tags=tags,
+        ),
+        opts=after_cluster,
+    )
+    residency = deployment.residency()
+    tracking_uri = stack.workloads.tracking_uri or (
+        f"http://mlflow.{mlflow.NAMESPACE}.svc.cluster.local:{mlflow.PORT}"
+        if stack.mlflow.enabled
+        else default_tracking_uri(deployment.platform.primary_region)
+    )
+    assert features.reader_role_arn is not None  # the cluster identity is always given above
+    workloads = Workloads(
+        prefix,
+        WorkloadsArgs(
+            cluster=cluster.ref,
+            region=stack.region,
+            account_id=account_id,
+            partition=partition,
+            settings=stack.workloads,
+            tracking_uri=tracking_uri,
+            residency={
+                "jurisdictions": {n: list(r) for n, r in residency.jurisdictions.items()},
+                "tenants": {
+                    n: {
+                        "jurisdiction": t.jurisdiction,
+                        "home_region": t.home_region,
+                        "failover_regions": list(t.failover_regions),
+                    }
+                    for n, t in residency.tenants.items()
+                },
+            },
+            redis_host=features.redis_host,
+            redis_token_secret_arn=features.auth_secret.arn,
+            feature_key_arn=features.key.arn,
+            feature_reader_role_arn=features.reader_role_arn,
+            access_log_bucket=features.log_bucket.name,
+            pushgateway_url=observability.pushgateway_url,
+            after=[observability.stack],
+            tags=tags,
+        ),
+        opts=after_cluster,
+    )
+    exports: dict[str, object] = {
+        "amp_workspace_arn": observability.workspace.arn,
+        "prediction_bucket": workloads.prediction_bucket.name,
+        "tracking_uri": tracking_uri,
+    }
+    if stack.mlflow.enabled:
+        server = Mlflow(
+            prefix,
+            MlflowArgs(
+                cluster=cluster.ref,
+                region=stack.region,
+                account_id=account_id,
+                partition=partition,
+                vpc_id=network.vpc_id,
+                intra_subnet_ids=network.intra_subnet_ids,
+                artifact_bucket=model_bucket_name(stack.region),
+                settings=stack.mlflow,
+                after=workloads.csi,
+                tags=tags,
+            ),
+            opts=after_cluster,
+        )
+        exports |= {"mlflow_db_endpoint": server.db.address, "mlflow_role_arn": server.role.arn}
+    pulumi.export("runtime", exports)
 
 
 def _compose_cluster(

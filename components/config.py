@@ -233,6 +233,96 @@ class FeatureStoreConfig(StrictModel):
         return self
 
 
+# -- MLflow, observability and the runtime workloads (issue 5) ----------------------------------------------------
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?$")
+MUTABLE_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly"})
+
+
+def _immutable_tag(value: str) -> str:
+    """An image tag that names one release (`1.4.0`, optionally pinned `1.4.0@sha256:<digest>`): the platform's ECR
+    repositories are IMMUTABLE, so a tag can never be moved to other content."""
+    if not IMAGE_TAG.match(value):
+        raise ValueError(f"{value!r} is not a Docker image tag")
+    if value.split("@", maxsplit=1)[0].lower() in MUTABLE_TAGS:
+        raise ValueError(f"{value!r} is a moving tag; use a release tag (images are immutable)")
+    return value
+
+
+ImageTag = Annotated[str, Field(description="An immutable release tag of an ECR image, optionally `@sha256:...`.")]
+
+
+class MlflowConfig(StrictModel):
+    """The MLflow tracking server and its PostgreSQL backend; enabled only on the primary region's regional stack."""
+
+    enabled: bool = Field(False, description="Only on the regional stack of `primary_region` (one registry).")
+    image_tag: ImageTag = Field("2.22.0", description="Tag of `mlplat/mlflow` in ECR.")
+    replicas: int = Field(2, ge=2, le=10, description="Tracking-server replicas; >= 2 with a PDB.")
+    instance_class: str = Field("db.t4g.medium", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    engine_version: str = Field("16.4", pattern=r"^1[4-7]\.\d+$", description="PostgreSQL 14..17.")
+    allocated_storage_gib: int = Field(50, ge=20, le=65536)
+    max_allocated_storage_gib: int = Field(200, ge=20, le=65536, description="Storage autoscaling ceiling.")
+    backup_retention_days: int = Field(14, ge=7, le=35, description="At least 7 days.")
+    artifact_prefix: str = Field("mlflow", pattern=r"^[a-z0-9][a-z0-9/_-]*[a-z0-9]$", description="In the bucket.")
+
+    _tag = field_validator("image_tag")(classmethod(lambda cls, v: _immutable_tag(v)))
+
+
+class ObservabilityConfig(StrictModel):
+    """kube-prometheus-stack, Amazon Managed Prometheus remote write, DCGM, alerts, dashboards, log groups."""
+
+    retention_days: int = Field(30, ge=1, le=365, description="Prometheus TSDB retention in the cluster.")
+    storage_gib: int = Field(50, ge=10, le=16384, description="Prometheus volume (gp3).")
+    log_retention_days: int = Field(90, description="CloudWatch retention of the platform's log groups.")
+    error_rate_threshold: float = Field(0.05, gt=0, lt=1, description="Alert: 5xx share of serving requests.")
+    p99_latency_seconds: float = Field(2.0, gt=0, description="Alert: p99 request latency.")
+    psi_threshold: float = Field(0.25, gt=0, description="Alert: data drift PSI of any feature.")
+    gpu_utilisation_floor: float = Field(30, gt=0, lt=100, description="Alert: fleet GPU utilisation below (%).")
+    spot_interruptions_per_hour: int = Field(3, ge=1, description="Alert: spot interruption notices per hour.")
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _valid_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch retention period; use one of {LOG_RETENTION_DAYS}")
+        return value
+
+
+class WorkloadsConfig(StrictModel):
+    """The serving Deployment and the drift CronJob of a regional cluster (the `MLPLAT_*` env of DESIGN.md 7)."""
+
+    model_name: str = Field("fraud-detector", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Registered model.")
+    serving_image_tag: ImageTag = Field("0.1.0", description="Tag of `mlplat/serving` in ECR.")
+    drift_image_tag: ImageTag = Field("0.1.0", description="Tag of `mlplat/drift` in ECR.")
+    tracking_uri: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="MLflow URI; default: the in-cluster service in the primary region, else its internal NLB name.",
+    )
+    serving_replicas: int = Field(2, ge=2, le=100, description="Minimum replicas (HPA floor); >= 2 with a PDB.")
+    serving_max_replicas: int = Field(6, ge=2, le=100, description="HPA ceiling.")
+    serving_cpu: str = Field("2", pattern=r"^\d+(\.\d+|m)?$")
+    serving_memory: str = Field("8Gi", pattern=r"^\d+(Mi|Gi)$")
+    serving_gpus: int = Field(1, ge=0, le=8, description="nvidia.com/gpu per replica.")
+    hpa_cpu_utilisation: int = Field(70, ge=10, le=95)
+    challenger_alias: str | None = "challenger"
+    canary_weight: float = Field(0.0, ge=0, le=1)
+    shadow: bool = False
+    prediction_log_sample: float = Field(0.1, ge=0, le=1)
+    prediction_log_expire_days: int = Field(90, ge=1, description="Prediction logs hold features: kept this long.")
+    drift_schedule: str = Field("15 * * * *", pattern=r"^(\S+\s+){4}\S+$", description="Cron schedule (UTC).")
+    drift_window_minutes: int = Field(60, ge=5)
+    drift_action: Literal["none", "rollback", "retrain"] = "rollback"
+    drift_categorical: list[str] = Field(default_factory=list)
+
+    _tags = field_validator("serving_image_tag", "drift_image_tag")(classmethod(lambda cls, v: _immutable_tag(v)))
+
+    @model_validator(mode="after")
+    def _replicas_in_order(self) -> WorkloadsConfig:
+        if self.serving_max_replicas < self.serving_replicas:
+            raise ValueError("serving_max_replicas must be >= serving_replicas")
+        return self
+
+
 class StackBase(StrictModel):
     region: Region
     jurisdiction: str = Field(description="Jurisdiction the region belongs to (checked against platform.yaml).")
@@ -251,6 +341,9 @@ class RegionalStackConfig(StackBase):
     kind: Literal["regional"]
     network: NetworkConfig
     feature_store: FeatureStoreConfig = Field(default_factory=FeatureStoreConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="Primary region only (issue 5).")
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    workloads: WorkloadsConfig = Field(default_factory=WorkloadsConfig)
 
     def availability_zones(self) -> list[str]:
         if self.network.availability_zones:
@@ -514,6 +607,12 @@ def _stack_problems(
             if not az.startswith(stack.region):
                 yield ConfigProblem(file, azs_field, f"{az} is not in {stack.region}")
     yield from _cluster_problems(file, field, stack)
+    if stack.mlflow.enabled and stack.region != platform.primary_region:
+        yield ConfigProblem(
+            file,
+            f"{field}.mlflow.enabled",
+            f"MLflow runs only on the primary region's stack ({platform.primary_region}); one registry serves all",
+        )
 
 
 def _placement_problems(stacks: Mapping[str, RegionalStackConfig | GlobalStackConfig]) -> Iterator[ConfigProblem]:

@@ -154,6 +154,8 @@ class InterruptionHandler(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values={
                 "enableSqsTerminationDraining": True,
+                # taints a node on a notice: kube-state-metrics turns the taint into the spot-interruption alert
+                "taintNode": True,
                 "queueURL": self.queue.url,
                 "awsRegion": args.region,
                 # Left at the chart's defaults: drain only instances of groups tagged

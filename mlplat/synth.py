@@ -172,6 +172,14 @@ class GraphRecorder:
             state["readerEndpointAddress"] = f"replica.{name}.mock.cache.amazonaws.com"
         elif typ == "random:index/randomPassword:RandomPassword":
             state["result"] = "mock-password-" + "x" * int(inputs.get("length", 16))
+        elif typ == "aws:rds/instance:Instance":
+            state["address"] = f"{inputs.get('identifier', name)}.mock.{region}.rds.amazonaws.com"
+            state["endpoint"] = f"{state['address']}:{inputs.get('port', 5432)}"
+            secret = f"arn:aws:secretsmanager:{region}:{MOCK_ACCOUNT_ID}:secret:rds!db-{name}"
+            state["masterUserSecrets"] = [{"secretArn": secret, "kmsKeyId": inputs.get("masterUserSecretKmsKeyId")}]
+        elif typ == "aws:amp/workspace:Workspace":
+            state["arn"] = f"arn:aws:aps:{region}:{MOCK_ACCOUNT_ID}:workspace/ws-{name}"
+            state["prometheusEndpoint"] = f"https://aps-workspaces.{region}.amazonaws.com/workspaces/ws-{name}/"
         elif typ == "aws:s3/bucket:Bucket":
             bucket = inputs.get("bucket", name)
             state["bucket"] = bucket

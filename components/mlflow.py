@@ -1,0 +1,373 @@
+"""The MLflow tracking server and model registry of the whole platform, in the primary region's regional stack:
+RDS PostgreSQL (multi-AZ, customer key, IAM auth, forced TLS, deletion protection, backups, final snapshot,
+Performance Insights) in the intra subnets, reachable only from the cluster's nodes; the tracking server as a
+Deployment on that cluster whose artifacts go to the global model bucket through an IRSA role.
+
+DB credentials: RDS manages the master password in Secrets Manager (`manage_master_user_password`), so no password
+is in the graph or the state. The pod mounts `username` and `password` through the Secrets Store CSI driver (AWS
+provider, IRSA) and builds the connection URI in memory at start; RDS rotates the secret, a rollout restart picks
+up a rotated password (the old one stays valid until the rotation finishes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components import pod_specs
+from components.config import MlflowConfig
+from components.eks_cluster import ClusterRef
+from components.iam import document, irsa_trust_policy
+from components.kms_key import KmsKey, KmsKeyArgs
+
+NAMESPACE = "mlflow"
+SERVICE_ACCOUNT = "mlflow"
+PORT = 5000
+DB_PORT = 5432
+DB_NAME = "mlflow"
+DB_USER = "mlflow"
+SECRETS_DIR = "/mnt/secrets/db"
+SECRET_PROVIDER_CLASS = "mlflow-db"
+
+# Reads the CSI-mounted credentials, URL-quotes them, and execs the server: the URI exists only in memory.
+ENTRYPOINT = (
+    "import os, urllib.parse as u\n"
+    "read = lambda n: open(os.path.join(os.environ['MLFLOW_DB_SECRETS_DIR'], n)).read().strip()\n"
+    "uri = 'postgresql://%s:%s@%s:%s/%s?sslmode=require' % (u.quote(read('username'), safe=''),"
+    " u.quote(read('password'), safe=''), os.environ['MLFLOW_DB_HOST'], os.environ['MLFLOW_DB_PORT'],"
+    " os.environ['MLFLOW_DB_NAME'])\n"
+    "os.execvp('mlflow', ['mlflow', 'server', '--host', '0.0.0.0', '--port', os.environ['MLFLOW_PORT'],"
+    " '--backend-store-uri', uri, '--artifacts-destination', os.environ['MLFLOW_ARTIFACTS_DESTINATION'],"
+    " '--serve-artifacts', '--workers', '2'])\n"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MlflowArgs:
+    cluster: ClusterRef
+    region: str
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    intra_subnet_ids: pulumi.Input[Sequence[str]]
+    artifact_bucket: str  # the global model bucket of this (primary) region, e.g. mlplat-models-use1
+    settings: MlflowConfig
+    after: Sequence[pulumi.Resource] = ()  # the Secrets Store CSI driver releases (SecretProviderClass CRD)
+    system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def artifact_access_policy(partition: str, region: str, account_id: str, bucket: str, prefix: str, secret: str) -> str:
+    """The tracking server's role: objects under its prefix of the artifact bucket, that bucket's key (only
+    through S3, only for this bucket's encryption context) and the RDS-managed master secret (CSI driver)."""
+    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    return document(
+        [
+            {
+                "Sid": "ListArtifacts",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}},
+            },
+            {
+                "Sid": "ReadWriteArtifacts",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"{bucket_arn}/{prefix}/*",
+            },
+            {
+                "Sid": "ArtifactKeyThroughS3ForThisBucket",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": f"arn:{partition}:kms:{region}:{account_id}:key/*",
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                    "ArnLike": {"kms:EncryptionContext:aws:s3:arn": bucket_arn},
+                },
+            },
+            {
+                "Sid": "DatabaseCredentials",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": secret,
+            },
+        ]
+    )
+
+
+class Mlflow(pulumi.ComponentResource):
+    def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplat:index:Mlflow", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {**args.tags, "mlplat/data-class": "registry"}
+        self.key = KmsKey(
+            f"{name}-db-key",
+            KmsKeyArgs(
+                description=f"{name}: MLflow database, its master secret and Performance Insights",
+                account_id=args.account_id,
+                partition=args.partition,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        self._database(name, args, tags, child)
+        self._tracking_server(name, args)
+        self.register_outputs(
+            {
+                "db_endpoint": self.db.address,
+                "db_master_secret_arn": self.master_secret_arn,
+                "role_arn": self.role.arn,
+                "tracking_uri": self.tracking_uri,
+            }
+        )
+
+    def _database(self, name: str, args: MlflowArgs, tags: Mapping[str, str], child: pulumi.ResourceOptions) -> None:
+        settings = args.settings
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-db",
+            name=f"{name}-mlflow",
+            subnet_ids=args.intra_subnet_ids,
+            tags={**tags, "Name": f"{name}-db"},
+            opts=child,
+        )
+        self.db_security_group = aws.ec2.SecurityGroup(
+            f"{name}-db",
+            description="MLflow PostgreSQL: only the EKS nodes (where the tracking server runs)",
+            vpc_id=args.vpc_id,
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    description="PostgreSQL from the cluster's nodes",
+                    protocol="tcp",
+                    from_port=DB_PORT,
+                    to_port=DB_PORT,
+                    security_groups=[args.cluster.node_security_group_id],
+                )
+            ],
+            tags={**tags, "Name": f"{name}-db"},
+            opts=child,
+        )
+        family = f"postgres{settings.engine_version.split('.')[0]}"
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-db",
+            name=f"{name}-mlflow-{family}",
+            family=family,
+            description=f"{name}: TLS only, connection and slow-statement logging",
+            parameters=[
+                aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
+                aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
+                aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value="1000"),
+            ],
+            tags=tags,
+            opts=child,
+        )
+        self.db = aws.rds.Instance(
+            f"{name}-db",
+            identifier=f"{name}-mlflow",
+            engine="postgres",
+            engine_version=settings.engine_version,
+            instance_class=settings.instance_class,
+            allocated_storage=settings.allocated_storage_gib,
+            max_allocated_storage=settings.max_allocated_storage_gib,
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=self.key.arn,
+            db_name=DB_NAME,
+            username=DB_USER,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=self.key.arn,
+            iam_database_authentication_enabled=True,
+            multi_az=True,
+            publicly_accessible=False,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[self.db_security_group.id],
+            parameter_group_name=parameters.name,
+            port=DB_PORT,
+            backup_retention_period=settings.backup_retention_days,
+            backup_window="03:00-04:00",
+            maintenance_window="sun:04:30-sun:05:30",
+            copy_tags_to_snapshot=True,
+            delete_automated_backups=False,
+            deletion_protection=True,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=f"{name}-mlflow-final",
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=self.key.arn,
+            performance_insights_retention_period=7,
+            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            auto_minor_version_upgrade=True,
+            tags={**tags, "Name": f"{name}-mlflow"},
+            opts=child,
+        )
+        self.master_secret_arn: pulumi.Output[str] = self.db.master_user_secrets.apply(
+            lambda secrets: (
+                str(secrets[0]["secret_arn"] if isinstance(secrets[0], dict) else secrets[0].secret_arn)
+                if secrets
+                else ""
+            )
+        )
+
+    def _tracking_server(self, name: str, args: MlflowArgs) -> None:
+        settings = args.settings
+        cluster = args.cluster
+        child = pulumi.ResourceOptions(parent=self)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.kubernetes_provider)
+        self.role = aws.iam.Role(
+            f"{name}-mlflow-irsa",
+            name=f"mlplat-{name}-mlflow",
+            description=f"IRSA: {NAMESPACE}/{SERVICE_ACCOUNT}: MLflow artifacts and DB secret",
+            assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_url).apply(
+                lambda v: irsa_trust_policy(v[0], v[1], NAMESPACE, SERVICE_ACCOUNT)
+            ),
+            max_session_duration=3600,
+            tags={**args.tags, "mlplat-role": "workload", "Name": f"{name}-mlflow-irsa"},
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-mlflow-irsa",
+            role=self.role.id,
+            policy=pulumi.Output.all(args.partition, args.account_id, self.master_secret_arn).apply(
+                lambda v: artifact_access_policy(
+                    v[0], args.region, v[1], args.artifact_bucket, settings.artifact_prefix, v[2]
+                )
+            ),
+            opts=child,
+        )
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-mlflow-ns",
+            metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+            opts=on_cluster,
+        )
+        in_ns = pulumi.ResourceOptions(
+            parent=self, provider=cluster.kubernetes_provider, depends_on=[namespace, *args.after]
+        )
+        labels = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/part-of": "mlplat"}
+        k8s.core.v1.ServiceAccount(
+            f"{name}-mlflow-sa",
+            metadata={
+                "name": SERVICE_ACCOUNT,
+                "namespace": NAMESPACE,
+                "labels": labels,
+                "annotations": pod_specs.irsa_annotations(self.role.arn),
+            },
+            opts=in_ns,
+        )
+        secret_class = k8s.apiextensions.CustomResource(
+            f"{name}-mlflow-db-secret",
+            api_version="secrets-store.csi.x-k8s.io/v1",
+            kind="SecretProviderClass",
+            metadata={"name": SECRET_PROVIDER_CLASS, "namespace": NAMESPACE, "labels": labels},
+            spec={
+                "provider": "aws",
+                "parameters": {
+                    "region": args.region,
+                    "usePodIdentity": "false",
+                    "objects": self.master_secret_arn.apply(
+                        lambda arn: pod_specs.aws_secret_objects(
+                            [
+                                {
+                                    "objectName": arn,
+                                    "objectType": "secretsmanager",
+                                    "jmesPath": [
+                                        {"path": "username", "objectAlias": "username"},
+                                        {"path": "password", "objectAlias": "password"},
+                                    ],
+                                }
+                            ]
+                        )
+                    ),
+                },
+            },
+            opts=in_ns,
+        )
+        image = pulumi.Output.from_input(args.account_id).apply(
+            lambda account: pod_specs.ecr_image(account, args.region, "mlflow", settings.image_tag)
+        )
+        artifacts = f"s3://{args.artifact_bucket}/{settings.artifact_prefix}"
+        env = {
+            "MLFLOW_DB_HOST": self.db.address,
+            "MLFLOW_DB_PORT": str(DB_PORT),
+            "MLFLOW_DB_NAME": DB_NAME,
+            "MLFLOW_DB_SECRETS_DIR": SECRETS_DIR,
+            "MLFLOW_PORT": str(PORT),
+            "MLFLOW_ARTIFACTS_DESTINATION": artifacts,
+            "AWS_REGION": args.region,
+            "AWS_DEFAULT_REGION": args.region,
+            "HOME": pod_specs.TMP_DIR,
+        }
+        container = {
+            "name": "mlflow",
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["python", "-c", ENTRYPOINT],
+            "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+            "env": pod_specs.env_list(env),
+            "resources": pod_specs.resources("500m", "2Gi", cpu_limit="2"),
+            "livenessProbe": pod_specs.http_probe("/health", "http", period=20, delay=30),
+            "readinessProbe": pod_specs.http_probe("/health", "http", period=10),
+            "securityContext": pod_specs.container_security_context(),
+            "volumeMounts": [
+                {"name": "db-credentials", "mountPath": SECRETS_DIR, "readOnly": True},
+                {"name": "tmp", "mountPath": pod_specs.TMP_DIR},
+            ],
+        }
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-mlflow",
+            metadata={"name": "mlflow", "namespace": NAMESPACE, "labels": labels},
+            spec={
+                "replicas": settings.replicas,
+                "selector": {"matchLabels": labels},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": SERVICE_ACCOUNT,
+                        "automountServiceAccountToken": False,  # IRSA mounts its own token
+                        "securityContext": pod_specs.pod_security_context(),
+                        "nodeSelector": dict(args.system_node_selector),
+                        "topologySpreadConstraints": pod_specs.spread_across_zones(labels),
+                        "containers": [container],
+                        "volumes": [
+                            pod_specs.csi_secret_volume("db-credentials", SECRET_PROVIDER_CLASS),
+                            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                        ],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=cluster.kubernetes_provider, depends_on=[namespace, *args.after, secret_class]
+            ),
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-mlflow-pdb",
+            metadata={"name": "mlflow", "namespace": NAMESPACE, "labels": labels},
+            spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
+            opts=in_ns,
+        )
+        port = [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}]
+        k8s.core.v1.Service(
+            f"{name}-mlflow-svc",
+            metadata={"name": "mlflow", "namespace": NAMESPACE, "labels": labels},
+            spec={"type": "ClusterIP", "selector": labels, "ports": port},
+            opts=in_ns,
+        )
+        k8s.core.v1.Service(
+            f"{name}-mlflow-nlb",
+            metadata={
+                "name": "mlflow-internal",
+                "namespace": NAMESPACE,
+                "labels": labels,
+                "annotations": {
+                    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+                    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+                    "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+                },
+            },
+            spec={"type": "LoadBalancer", "selector": labels, "ports": port},
+            opts=in_ns,
+        )
+        self.tracking_uri = f"http://mlflow.{NAMESPACE}.svc.cluster.local:{PORT}"
