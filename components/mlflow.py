@@ -52,7 +52,7 @@ class MlflowArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
-    intra_subnet_ids: pulumi.Input[Sequence[str]]
+    intra_subnet_ids: Sequence[pulumi.Input[str]]
     artifact_bucket: str  # the global model bucket of this (primary) region, e.g. mlplat-models-use1
     settings: MlflowConfig
     after: Sequence[pulumi.Resource] = ()  # the Secrets Store CSI driver releases (SecretProviderClass CRD)
