@@ -16,7 +16,7 @@ import pulumi_random as random
 import yaml
 
 from components.config import FeatureStoreConfig
-from components.iam import document, irsa_trust_policy
+from components.iam_documents import document, irsa_trust
 from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
 
@@ -349,7 +349,7 @@ class FeatureStore(pulumi.ComponentResource):
 
 
 def _trust_for(service_account: str, values: list[str]) -> str:
-    return irsa_trust_policy(values[0], values[1], FEATURES_NAMESPACE, service_account)
+    return irsa_trust(values[0], values[1], FEATURES_NAMESPACE, service_account)
 
 
 def _access_for(region: str, write: bool, values: list[str]) -> str:

@@ -17,11 +17,15 @@ def document(statements: Sequence[Statement]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
 
 
-def service_trust(service: str) -> str:
-    """Lets one AWS service assume the role. (No aws:SourceAccount condition: EC2 and EKS do not document
-    passing it when they assume node and cluster roles, and a condition they never meet breaks the role.)"""
+def service_trust(service: str, account_id: str | None = None) -> str:
+    """Lets one AWS service assume the role; with `account_id`, only when acting for this account (confused-deputy
+    guard, for services that send aws:SourceAccount such as S3 replication). EC2 and EKS do not document passing it
+    when they assume node and cluster roles, and a condition they never meet breaks the role: leave it out there."""
     actions = ["sts:AssumeRole", "sts:TagSession"] if service == "eks.amazonaws.com" else "sts:AssumeRole"
-    return document([{"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}])
+    statement: Statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}
+    if account_id is not None:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return document([statement])
 
 
 def issuer_host(issuer_url: str) -> str:

@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 from components import pod_specs
 from components.config import MlflowConfig
 from components.eks_cluster import ClusterRef
-from components.iam import document, irsa_trust_policy
+from components.iam_documents import document, irsa_trust
 from components.kms_key import KmsKey, KmsKeyArgs
 
 NAMESPACE = "mlflow"
@@ -220,7 +220,7 @@ class Mlflow(pulumi.ComponentResource):
             name=f"mlplat-{name}-mlflow",
             description=f"IRSA: {NAMESPACE}/{SERVICE_ACCOUNT}: MLflow artifacts and DB secret",
             assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_url).apply(
-                lambda v: irsa_trust_policy(v[0], v[1], NAMESPACE, SERVICE_ACCOUNT)
+                lambda v: irsa_trust(v[0], v[1], NAMESPACE, SERVICE_ACCOUNT)
             ),
             max_session_duration=3600,
             tags={**args.tags, "mlplat-role": "workload", "Name": f"{name}-mlflow-irsa"},

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import document, service_trust_policy
+from components.iam_documents import document, service_trust
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.naming import region_code
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
@@ -80,7 +80,7 @@ class ModelArtifacts(pulumi.ComponentResource):
             f"{name}-models-replication",
             description="S3 replication of model artifacts to the regional read buckets",
             assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                functools.partial(service_trust_policy, "s3.amazonaws.com")
+                functools.partial(service_trust, "s3.amazonaws.com")
             ),
             tags=dict(args.tags),
             opts=child,

@@ -18,7 +18,7 @@ from components import alert_rules, pod_specs
 from components.config import ObservabilityConfig
 from components.eks_cluster import ClusterRef
 from components.eks_versions import HelmChart
-from components.iam import document, irsa_trust_policy
+from components.iam_documents import document, irsa_trust
 from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
 
 NAMESPACE = "monitoring"
@@ -135,7 +135,7 @@ class Observability(pulumi.ComponentResource):
             name=f"mlplat-{name}-amp-remote-write",
             description=f"IRSA: {NAMESPACE}/{PROMETHEUS_SERVICE_ACCOUNT}: remote write to one AMP workspace",
             assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_url).apply(
-                lambda v: irsa_trust_policy(v[0], v[1], NAMESPACE, PROMETHEUS_SERVICE_ACCOUNT)
+                lambda v: irsa_trust(v[0], v[1], NAMESPACE, PROMETHEUS_SERVICE_ACCOUNT)
             ),
             max_session_duration=3600,
             tags={**args.tags, "mlplat-role": "workload", "Name": f"{name}-amp-remote-write"},

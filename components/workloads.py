@@ -20,7 +20,7 @@ from components.config import WorkloadsConfig
 from components.eks_cluster import ClusterRef
 from components.eks_versions import HelmChart
 from components.feature_store import FEATURES_NAMESPACE, READER_SERVICE_ACCOUNT
-from components.iam import document, irsa_trust_policy
+from components.iam_documents import document, irsa_trust
 from components.naming import region_code
 from components.runtime_settings import DriftEnvironment, ServingEnvironment
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
@@ -400,7 +400,7 @@ class Workloads(pulumi.ComponentResource):
             name=f"mlplat-{name}-drift",
             description=f"IRSA: {NAMESPACE}/{DRIFT_SERVICE_ACCOUNT}: this region's prediction log and reports",
             assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_url).apply(
-                lambda v: irsa_trust_policy(v[0], v[1], NAMESPACE, DRIFT_SERVICE_ACCOUNT)
+                lambda v: irsa_trust(v[0], v[1], NAMESPACE, DRIFT_SERVICE_ACCOUNT)
             ),
             max_session_duration=3600,
             tags={**args.tags, "mlplat-role": "workload", "Name": f"{name}-drift-irsa"},
