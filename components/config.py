@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components import eks_versions, instance_catalogue
 from components.capacity import DEFAULT_MIX, CapacityMix, PoolSize
@@ -29,6 +29,15 @@ REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # CloudWatch Logs accepts only these retention periods (days); 0 (never expire) is deliberately not allowed.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)  # fmt: skip
+
+
+def _cloudwatch_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"{value} is not a CloudWatch retention period; use one of {LOG_RETENTION_DAYS}")
+    return value
+
+
+RetentionDays = Annotated[int, AfterValidator(_cloudwatch_retention)]
 
 
 class StrictModel(BaseModel):
@@ -112,7 +121,7 @@ class ClusterConfig(StrictModel):
     public_access_cidrs: list[ipaddress.IPv4Network] = Field(
         default_factory=list, description="Who may reach a public endpoint; required when it is on, never /0."
     )
-    log_retention_days: int = Field(90, description="Retention of the control-plane log group.")
+    log_retention_days: RetentionDays = Field(90, description="Retention of the control-plane log group.")
     admin_principal_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")]] = Field(
         default_factory=list, description="IAM roles/users given cluster-admin through EKS access entries."
     )
@@ -123,13 +132,6 @@ class ClusterConfig(StrictModel):
     def _pinned_version(cls, value: str) -> str:
         if value not in eks_versions.RELEASES:
             raise ValueError(f"{value} has no pinned add-on versions; use one of {', '.join(eks_versions.RELEASES)}")
-        return value
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _valid_retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch retention period; use one of {LOG_RETENTION_DAYS}")
         return value
 
 
@@ -172,7 +174,7 @@ class NetworkConfig(StrictModel):
     nat: Literal["per_az", "single"] = Field(
         "per_az", description="`per_az` survives an AZ outage; `single` is cheaper, non-production only."
     )
-    flow_logs_retention_days: int = Field(365, description="CloudWatch retention of the VPC flow logs.")
+    flow_logs_retention_days: RetentionDays = Field(365, description="CloudWatch retention of the VPC flow logs.")
     interface_endpoints: list[str] = Field(
         default_factory=lambda: ["ecr.api", "ecr.dkr", "sts", "logs"],
         description="AWS services reached through private interface endpoints.",
@@ -187,13 +189,6 @@ class NetworkConfig(StrictModel):
             raise ValueError(f"{value} is not a private (RFC 1918) range")
         return value
 
-    @field_validator("flow_logs_retention_days")
-    @classmethod
-    def _valid_retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch retention period; use one of {LOG_RETENTION_DAYS}")
-        return value
-
 
 class FeatureStoreConfig(StrictModel):
     """The regional feature store: ElastiCache Redis online, S3 + Glue offline."""
@@ -205,7 +200,7 @@ class FeatureStoreConfig(StrictModel):
     auth_token_generation: int = Field(
         1, ge=1, description="Bump to rotate the Redis auth token; ROTATE keeps the old token valid during rollover."
     )
-    slow_log_retention_days: int = Field(90)
+    slow_log_retention_days: RetentionDays = Field(90)
     offline_infrequent_access_after_days: int = Field(30, ge=30)
     offline_glacier_after_days: int = Field(90, ge=1)
     offline_expire_after_days: int | None = Field(730, ge=1, description="None keeps offline features forever.")
@@ -215,13 +210,6 @@ class FeatureStoreConfig(StrictModel):
         pattern=r"^[\w+=,.@-]{1,64}$",
         description="The one IAM role that may reach the offline bucket from outside this region's VPC endpoint.",
     )
-
-    @field_validator("slow_log_retention_days")
-    @classmethod
-    def _valid_slow_log_retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch retention period; use one of {LOG_RETENTION_DAYS}")
-        return value
 
     @model_validator(mode="after")
     def _tiers_in_order(self) -> FeatureStoreConfig:
@@ -272,19 +260,12 @@ class ObservabilityConfig(StrictModel):
 
     retention_days: int = Field(30, ge=1, le=365, description="Prometheus TSDB retention in the cluster.")
     storage_gib: int = Field(50, ge=10, le=16384, description="Prometheus volume (gp3).")
-    log_retention_days: int = Field(90, description="CloudWatch retention of the platform's log groups.")
+    log_retention_days: RetentionDays = Field(90, description="CloudWatch retention of the platform's log groups.")
     error_rate_threshold: float = Field(0.05, gt=0, lt=1, description="Alert: 5xx share of serving requests.")
     p99_latency_seconds: float = Field(2.0, gt=0, description="Alert: p99 request latency.")
     psi_threshold: float = Field(0.25, gt=0, description="Alert: data drift PSI of any feature.")
     gpu_utilisation_floor: float = Field(30, gt=0, lt=100, description="Alert: fleet GPU utilisation below (%).")
     spot_interruptions_per_hour: int = Field(3, ge=1, description="Alert: spot interruption notices per hour.")
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _valid_retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch retention period; use one of {LOG_RETENTION_DAYS}")
-        return value
 
 
 class WorkloadsConfig(StrictModel):
