@@ -132,6 +132,9 @@ class TrainingConfig(_Strict):
         clash = sorted(reserved & set(self.features))
         if clash:
             raise ValueError(f"features may not include key, time or label columns: {clash}")
+        ruled = sorted((set(self.validation.ranges) | set(self.validation.allowed)) - set(self.features))
+        if ruled:
+            raise ValueError(f"validation.ranges/allowed name columns that are not features: {ruled}")
         allowed_slices = {*self.features, self.data.tenant, "tenant"}
         bad = sorted(set(self.slices) - allowed_slices)
         if bad:

@@ -24,8 +24,10 @@ DATASET = "<dataset>"
 EXAMPLES = 5
 
 
-def _series_check(rule: str, test: Callable[[pd.Series], bool], message: str) -> pa.Check:
-    return pa.Check(test, name=rule, error=message, ignore_na=False)
+def _series_check(rule: str, test: Callable[[pd.Series], bool], description: str) -> pa.Check:
+    # pandera reports a check by its `error` when one is given, so the rule name goes in `name` and the
+    # human text in `description`; `_message` writes the failure text.
+    return pa.Check(test, name=rule, description=description, ignore_na=False)
 
 
 def _null_share(limit: float) -> pa.Check:
@@ -49,7 +51,7 @@ def _label_balance(minimum: float) -> pa.Check:
 
 
 def _binary() -> pa.Check:
-    return pa.Check(lambda s: s.isin([0, 1]), name="allowed", error="a classifier's label must be 0 or 1")
+    return pa.Check(lambda s: s.isin([0, 1]), name="allowed", description="a classifier's label is 0 or 1")
 
 
 def _fresh(max_age_days: float, now: datetime) -> pa.Check:
@@ -78,9 +80,7 @@ def schema(config: TrainingConfig, now: datetime) -> pa.DataFrameSchema:
         label_checks += [_binary(), _label_balance(rules.min_label_share)]
     columns[label] = pa.Column(nullable=True, checks=label_checks, required=True)
     columns[FEATURE_TIME] = pa.Column(nullable=True, checks=[_fresh(rules.max_age_days, now)], required=True)
-    min_rows = pa.Check(
-        lambda frame: len(frame) >= rules.min_rows, name="min_rows", error=f"fewer than {rules.min_rows} rows"
-    )
+    min_rows = pa.Check(lambda frame: len(frame) >= rules.min_rows, name="min_rows")
     return pa.DataFrameSchema(columns, checks=[min_rows], strict=False)
 
 
@@ -116,7 +116,8 @@ def _detail(column: str, rule: str, cases: pd.DataFrame, frame: pd.DataFrame, co
     if rule in texts:
         return texts[rule]()
     examples = list(dict.fromkeys(cases["failure_case"].tolist()))[:EXAMPLES]
-    bound = {"range": rules.ranges.get(column), "allowed": rules.allowed.get(column)}.get(rule, "the rule")
+    allowed = [0, 1] if column == config.data.label else rules.allowed.get(column)
+    bound = {"range": rules.ranges.get(column), "allowed": allowed}.get(rule, "the rule")
     return f"{len(cases)} value(s) outside {bound}, e.g. {examples}"
 
 
