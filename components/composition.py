@@ -18,6 +18,7 @@ from components.model_artifacts import ModelArtifacts, ModelArtifactsArgs
 from components.naming import region_code
 from components.network import RegionalNetwork, RegionalNetworkArgs
 from components.observability import Observability, ObservabilityArgs
+from components.training import Training, TrainingArgs
 from components.workloads import Workloads, WorkloadsArgs, model_bucket_name
 
 
@@ -207,6 +208,22 @@ def _compose_runtime(
             opts=after_cluster,
         )
         exports |= {"mlflow_db_endpoint": server.db.address, "mlflow_role_arn": server.role.arn}
+    training_pools = [pool.name for pool in stack.gpu_pools if pool.purpose == "training"]
+    if training_pools:
+        training = Training(
+            prefix,
+            TrainingArgs(
+                cluster=cluster.ref, region=stack.region, account_id=account_id, partition=partition,
+                offline_bucket_arn=features.offline_bucket.arn, feature_key_arn=features.key.arn,
+                s3_endpoint_id=network.s3_endpoint.id, access_log_bucket=features.log_bucket.name,
+                tenants=deployment.tenants_stored_in(stack.region),
+                model_bucket=model_bucket_name(deployment.platform.primary_region),
+                model_bucket_region=deployment.platform.primary_region, tracking_uri=tracking_uri,
+                training_pool=training_pools[0], after=[workloads.namespace], tags=tags,
+            ),
+            opts=after_cluster,
+        )  # fmt: skip
+        exports |= {"training_bucket": training.bucket.name, "retrain_queue_url": training.queue.url}
     pulumi.export("runtime", exports)
 
 

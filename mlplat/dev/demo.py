@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from mlplat.dev import demo_data
+from mlplat.dev import demo_data, demo_training
 from mlplat.dev.platform import MODEL_NAME, MODELS_BUCKET, PREDICTIONS_BUCKET, DevPlatform
 from mlplat.processes import ProcessError
 
@@ -54,6 +54,7 @@ class DemoResult:
     served_after_rollback: set[str] = field(default_factory=set)
     serve_pid_unchanged: bool = False
     report_html: Path | None = None
+    retrain: demo_training.RetrainResult | None = None
     seconds: float = 0.0
 
 
@@ -267,6 +268,7 @@ def run_demo(platform: DevPlatform, size: DemoSize, step: Step) -> DemoResult:
         after = _traffic(client, shifted, 20, size.entities_per_request, seed=3)
         result.served_after_rollback = {k for k in after if k.startswith("champion")}
         result.serve_pid_unchanged = platform.pid_of("serve") == serve_pid
+    result.retrain = demo_training.retrain_on_drift(platform, tuple(demo_data.CATEGORICAL), step)
     result.seconds = time.monotonic() - started
     return result
 
@@ -287,6 +289,7 @@ def summary(result: DemoResult) -> str:
         f"  serving followed    now answering {', '.join(sorted(result.served_after_rollback))}"
         f" without a restart: {'yes' if result.serve_pid_unchanged else 'NO'}",
         f"  drift report        {result.report_html}",
+        *demo_training.summary_lines(result.retrain),
         f"  took                {result.seconds:.0f}s",
     ]
     return "\n".join(lines)

@@ -122,9 +122,7 @@ def run(
     train_part, valid_part = evaluate.split_by_time(earlier, label_time, VALIDATION_SHARE)
     ensure_ray(ray_address)
     mark = time.monotonic()
-    trained = estimators.train(
-        config, train_part, valid_part, run_name=f"{config.model}-{now.strftime('%Y%m%dT%H%M%S')}"
-    )
+    trained = estimators.train(config, train_part, valid_part, run_name=ray_run_name(config, now))
     timings["train"] = time.monotonic() - mark
 
     holdout_predictions = predict(trained.model, trained.kind, config.task, holdout[config.features])

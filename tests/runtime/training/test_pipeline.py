@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from mlplat.dev import training_data
-from mlplat.processes import LOOPBACK, ManagedProcess, free_port
+from mlplat.processes import LOOPBACK, ManagedProcess, descendants_named, free_port
 from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT, load_profile
 from runtime.training import cli, register
 from tests.runtime.conftest import Server
@@ -30,43 +30,13 @@ from tests.runtime.training.conftest import REPO_ROOT, write_config
 pytestmark = pytest.mark.slow
 
 
-def _parent(pid: int) -> int:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def _descends_from(pid: int, ancestor: int) -> bool:
-    while pid > 1:
-        pid = _parent(pid)
-        if pid == ancestor:
-            return True
-    return False
-
-
-def _train_workers() -> list[int]:
-    """PIDs of the Ray Train workers of this session's own local Ray (descendants of this process, Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "RayTrainWorker" in command and _descends_from(int(entry.name), os.getpid()):
-            found.append(int(entry.name))
-    return sorted(found)
-
-
 def _kill_a_worker_after_the_first_checkpoint(storage: Path, done: threading.Event) -> list[int]:
     killed: list[int] = []
     deadline = time.monotonic() + 240
     while not done.is_set() and time.monotonic() < deadline:
-        if any(storage.glob("*/checkpoint_*")):
-            workers = _train_workers()
+        # the controller writes its snapshot once a checkpoint is registered: from then on a restart resumes from it
+        if any(storage.glob("*/checkpoint_manager_snapshot.json")):
+            workers = descendants_named("RayTrainWorker")
             if workers:
                 os.kill(workers[-1], signal.SIGKILL)  # a spot interruption: the worker is gone at once
                 killed.append(workers[-1])
@@ -105,7 +75,13 @@ def test_a_killed_worker_resumes_and_the_version_is_registered_and_served(
     storage = tmp_path / "checkpoints"
     features, labels = offline_history
     config = training_data.training_config(model, features, labels, storage=str(storage))
-    config["estimator"] = {**config["estimator"], "rounds": 60, "checkpoint_every": 10, "workers": 2, "max_failures": 2}
+    config["estimator"] = {
+        **config["estimator"],
+        "rounds": 200,
+        "checkpoint_every": 10,
+        "workers": 2,
+        "max_failures": 2,
+    }
     path = write_config(tmp_path / "training.yaml", config)
     out = tmp_path / "summary.json"
 
