@@ -336,7 +336,7 @@ class RegistryConfig(StrictModel):
     """ECR in the global stack."""
 
     repositories: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]] = Field(
-        default_factory=lambda: ["serving", "drift", "mlflow"], min_length=1
+        default_factory=lambda: ["serving", "drift", "mlflow", "training"], min_length=1
     )
     keep_tagged_images: int = Field(30, ge=1, le=1000, description="Newest tagged releases kept per repository.")
     expire_untagged_after_days: int = Field(7, ge=1, le=365)

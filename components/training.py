@@ -32,6 +32,7 @@ DISPATCHER_SERVICE_ACCOUNT = "train-dispatcher"
 CONFIG_DIR = "/etc/mlplat/training"
 KUBE_API_TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 RAY_VERSION = "2.60.0"
+TRAINING_REPOSITORY = "training"
 # Pinned like the other add-ons; kuberay-operator 1.6.1 from the project's Helm repository (ray-project/kuberay-helm).
 KUBERAY_CHART = HelmChart("kuberay-operator", "1.6.1", "https://ray-project.github.io/kuberay-helm/")
 DRIFT_EVENT_PATTERN = {"source": ["mlplat.drift"], "detail-type": ["ModelDriftDetected"]}
@@ -513,9 +514,16 @@ class Training(pulumi.ComponentResource):
         return role
 
     def _image(self) -> pulumi.Output[str]:
+        """The training image from this region's ECR replica, pinned to the digest its release tag names now:
+        the pods pull exactly what was resolved at deploy time, and a missing tag fails the deploy."""
         args = self._args
-        return pulumi.Output.from_input(args.account_id).apply(
-            lambda account: pod_specs.ecr_image(account, args.region, "training", args.image_tag)
+        found = aws.ecr.get_image_output(
+            repository_name=f"mlplat/{TRAINING_REPOSITORY}",
+            image_tag=args.image_tag,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        return pulumi.Output.all(args.account_id, found.image_digest).apply(
+            lambda v: f"{pod_specs.ecr_image(v[0], args.region, TRAINING_REPOSITORY, args.image_tag)}@{v[1]}"
         )
 
     def _kubernetes(self) -> None:
@@ -534,8 +542,9 @@ class Training(pulumi.ComponentResource):
                 },
                 opts=self.in_ns,
             )
+        image = self._image()
         storage = self.bucket.name.apply(lambda bucket: f"s3://{bucket}/{CHECKPOINTS_PREFIX}")
-        template = pulumi.Output.all(self._image(), storage).apply(
+        template = pulumi.Output.all(image, storage).apply(
             lambda v: json.dumps(
                 rayjob_template(
                     image=v[0], region=args.region, tracking_uri=args.tracking_uri, storage=v[1],
@@ -574,7 +583,7 @@ class Training(pulumi.ComponentResource):
         ledger = self.bucket.name.apply(lambda bucket: f"s3://{bucket}/{CLAIMS_PREFIX}")
         container = {
             "name": "dispatcher",
-            "image": self._image(),
+            "image": image,
             "imagePullPolicy": "IfNotPresent",
             "args": pulumi.Output.all(self.queue.url, ledger).apply(
                 lambda v: ["dispatch", "--queue", v[0], "--configs", CONFIG_DIR, "--submit", "rayjob", "--ledger", v[1]]

@@ -120,6 +120,7 @@ def test_the_dispatcher_is_restricted_and_may_only_create_rayjobs(regional_graph
         assert spec["automountServiceAccountToken"] is False and spec["securityContext"]["runAsNonRoot"] is True
         assert any(v["name"] == "kube-api-token" for v in spec["volumes"])
         container = spec["containers"][0]
+        assert "/mlplat/training:" in container["image"] and "@sha256:" in container["image"]
         assert container["args"][:2] == ["dispatch", "--queue"] and "--ledger" in container["args"]
         role = _manifest(graph, "Role", "train-dispatcher")
         assert role["rules"] == [{"apiGroups": ["ray.io"], "resources": ["rayjobs"], "verbs": ["create", "get"]}]

@@ -62,6 +62,7 @@ def _serve(tmp_path: Path, model: str, tracking_uri: str) -> ManagedProcess:
     return process.start(timeout=120)
 
 
+@pytest.mark.timeout(900)  # a Ray Train start, a worker restart and mlplat-serve's start on a loaded 2-core machine
 def test_a_killed_worker_resumes_and_the_version_is_registered_and_served(
     local_ray: None,
     mlflow_server: Server,
