@@ -85,7 +85,7 @@ def test_images_come_from_this_platforms_regional_ecr_with_immutable_tags(
                 registry, _, rest = container["image"].partition("/")
                 assert registry == f"123456789012.dkr.ecr.{graph['region']}.amazonaws.com"
                 repository, _, tag = rest.partition(":")
-                assert repository in {"mlplat/serving", "mlplat/drift", "mlplat/mlflow"}
+                assert repository in {"mlplat/serving", "mlplat/drift", "mlplat/mlflow", "mlplat/training"}
                 assert tag and tag != "latest"
 
 
