@@ -52,7 +52,7 @@ def _checkpoint_callback() -> type:
     across the workers, and one per boosting round costs more than the round itself."""
     from ray.train.lightgbm import RayTrainReportCallback
 
-    class CheckpointEveryK(RayTrainReportCallback):  # type: ignore[misc]
+    class CheckpointEveryK(RayTrainReportCallback):
         def __call__(self, env: Any) -> None:
             last = env.iteration == env.end_iteration - 1
             if last or (env.iteration + 1) % self._frequency == 0:
@@ -201,7 +201,7 @@ def train(config: TrainingConfig, train_frame: pd.DataFrame, valid_frame: pd.Dat
     scaling = ScalingConfig(
         num_workers=estimator.workers, use_gpu=estimator.gpus_per_worker > 0, resources_per_worker=resources
     )
-    datasets = {
+    datasets: dict[str, Any] = {
         "train": ray.data.from_pandas(train_frame[columns].reset_index(drop=True)),
         "valid": ray.data.from_pandas(valid_frame[columns].reset_index(drop=True)),
     }

@@ -98,7 +98,10 @@ def run(
         training_set = build_training_set(config, residency, now, client=s3_client)
     except GateRefused as refusal:
         log.error("refused: %s", refusal)
-        return Outcome(_summary(config, refused=str(refusal)), 1, timings)
+        failure = {"column": config.data.tenant, "rule": "residency", "message": str(refusal)}
+        return Outcome(
+            _summary(config, refused=str(refusal), validation={"passed": False, "failures": [failure]}), 1, timings
+        )
     timings["training_set"] = time.monotonic() - started
     window = window_id(training_set.start, training_set.end)
     frame = training_set.table.to_pandas()

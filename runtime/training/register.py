@@ -179,8 +179,9 @@ def register(
     """One MLflow run with every artifact, then a new registered version tagged `gate=pending`."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     experiment_id = _experiment(client, config.experiment_name)
     data_tags = {

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 
 def _kill_a_worker_after_the_first_checkpoint(storage: Path, done: threading.Event) -> list[int]:
     killed: list[int] = []
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600
     while not done.is_set() and time.monotonic() < deadline:
         # the controller writes its snapshot once a checkpoint is registered: from then on a restart resumes from it
         if any(storage.glob("*/checkpoint_manager_snapshot.json")):
