@@ -90,7 +90,10 @@ class Dispatched:
 
 def _parse_time(value: str) -> datetime:
     text = value.replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text) if "-" in text else datetime.strptime(value, "%Y%m%dT%H%MZ")
+    try:
+        parsed = datetime.fromisoformat(text) if "-" in text else datetime.strptime(value, "%Y%m%dT%H%MZ")
+    except ValueError:
+        raise BadEvent(f"not a time: {value!r}") from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 

@@ -176,3 +176,21 @@ def test_the_drift_jobs_event_reaches_the_dispatcher_through_eventbridge(
         events.delete_rule(Name="retrain-test")
     assert sorted(r.started for r in results) == [False, True]
     assert results[0].request is not None and results[0].request.window == "20260303T1000Z_20260601T1000Z"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[]",
+        json.dumps({"detail-type": "ModelDriftDetected", "detail": {}}),
+        json.dumps({"detail-type": "Other", "detail": {"model_name": "churn"}}),
+        json.dumps(
+            {"detail-type": "ModelDriftDetected", "time": "yesterday", "detail": {"model_name": "churn", "window": "w"}}
+        ),
+    ],
+)
+def test_events_that_ask_for_no_run_are_refused_with_a_reason(body: str) -> None:
+    from runtime.training.dispatch import BadEvent
+
+    with pytest.raises(BadEvent):
+        parse_event(body, lambda model: 90)
