@@ -121,8 +121,8 @@ def training_config(model: str, features: str, labels: str, **overrides: Any) ->
             "ranges": {"tenure_months": [0, 600], "weekly_active_ratio": [0, 1]},
             "allowed": {"plan_tier": [0, 1, 2], "region_code": [0, 1, 2]},
         },
-        "estimator": {"kind": "lightgbm", "params": {"num_leaves": 15, "learning_rate": 0.1}, "rounds": 40,
-                      "workers": 2, "checkpoint_every": 10},
+        "estimator": {"kind": "lightgbm", "params": {"num_leaves": 7, "learning_rate": 0.05, "min_data_in_leaf": 20},
+                      "rounds": 40, "workers": 2, "checkpoint_every": 10},
         "holdout": {"share": 0.2},
         "slices": ["tenant", "plan_tier"],
     }  # fmt: skip
