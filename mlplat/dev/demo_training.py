@@ -85,6 +85,20 @@ def prepare(platform: DevPlatform) -> tuple[str, Path]:
     return queue_url, configs
 
 
+def _alerted_window_end(platform: DevPlatform) -> str:
+    """The end of the window the drift job alerted on (its rollback marker), so this run judges the same rows."""
+    import mlflow
+
+    from runtime.drift import registry
+
+    client = mlflow.MlflowClient(platform.mlflow_url)
+    window = registry.window_marker(client, MODEL_NAME, registry.ROLLBACK_WINDOW_TAG)
+    if window and "_" in window:
+        end = time.strptime(window.split("_", 1)[1], "%Y%m%dT%H%MZ")
+        return time.strftime("%Y-%m-%dT%H:%M:%S", end)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 60))
+
+
 def _drift_job_with_retrain(platform: DevPlatform, categorical: tuple[str, ...]) -> int:
     env = {
         **_env(platform),
@@ -92,7 +106,7 @@ def _drift_job_with_retrain(platform: DevPlatform, categorical: tuple[str, ...])
         "MLPLAT_DRIFT_ACTION": "retrain",
         "MLPLAT_DRIFT_RETRAIN_TARGET": "eventbridge",
         "MLPLAT_DRIFT_EVENT_BUS": "default",
-        "MLPLAT_DRIFT_WINDOW_END": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 60)),
+        "MLPLAT_DRIFT_WINDOW_END": _alerted_window_end(platform),
     }
     with (platform.state / "logs" / "drift-retrain.log").open("ab") as out:
         return subprocess.run(
