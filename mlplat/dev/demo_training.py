@@ -9,6 +9,7 @@ ending at the drift window's end over the offline history in (moto) S3, and the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -63,7 +64,8 @@ def prepare(platform: DevPlatform) -> tuple[str, Path]:
         region_name=LOCAL_REGION,
     )
     s3 = session.client("s3", endpoint_url=platform.moto_url)
-    s3.create_bucket(Bucket=OFFLINE_BUCKET, CreateBucketConfiguration={"LocationConstraint": LOCAL_REGION})
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):  # `mlplat dev up` keeps buckets between demos
+        s3.create_bucket(Bucket=OFFLINE_BUCKET, CreateBucketConfiguration={"LocationConstraint": LOCAL_REGION})
     features, labels = training_data.write_history(f"s3://{OFFLINE_BUCKET}", TENANT_CUSTOMERS, days=80, seed=11, s3=s3)
     sqs = session.client("sqs", endpoint_url=platform.moto_url)
     queue_url = str(sqs.create_queue(QueueName=RETRAIN_QUEUE)["QueueUrl"])
