@@ -192,27 +192,24 @@ class LocalSubmitter:
         self.timeout = timeout
 
     def submit(self, request: RetrainRequest, config_path: Path) -> str:
-        argv = [
-            sys.executable, "-m", "runtime.training", "run", "--config", str(config_path),
-            "--start", request.start.isoformat(), "--end", request.end.isoformat(), "--trigger", request.trigger,
-        ]  # fmt: skip
-        if self.tracking_uri:
-            argv += ["--tracking-uri", self.tracking_uri]
-        env = {**os.environ, "MLPLAT_TRAINING_RUN_NAME": request.job_name}
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, env=env, check=False)
-        if done.returncode == 2:
-            raise TrainingConfigError(f"mlplat-train run refused its arguments: {done.stderr.strip()[-500:]}")
-        summary = _last_json(done.stdout)
-        version = (summary or {}).get("model", {}).get("version")
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="mlplat-dispatch-") as scratch:
+            out = Path(scratch) / "summary.json"
+            argv = [
+                sys.executable, "-m", "runtime.training", "run", "--config", str(config_path),
+                "--start", request.start.isoformat(), "--end", request.end.isoformat(), "--trigger", request.trigger,
+                "--out", str(out),
+            ]  # fmt: skip
+            if self.tracking_uri:
+                argv += ["--tracking-uri", self.tracking_uri]
+            env = {**os.environ, "MLPLAT_TRAINING_RUN_NAME": request.job_name}
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, env=env, check=False)
+            if done.returncode == 2:
+                raise TrainingConfigError(f"mlplat-train run refused its arguments: {done.stderr.strip()[-500:]}")
+            summary = json.loads(out.read_text()) if out.exists() else {}
+        version = (summary.get("model") or {}).get("version")
         return f"local run exited {done.returncode}" + (f", registered version {version}" if version else "")
-
-
-def _last_json(text: str) -> dict[str, Any] | None:
-    start = text.find("{")
-    try:
-        return json.loads(text[start:]) if start >= 0 else None
-    except json.JSONDecodeError:
-        return None
 
 
 def rayjob_manifest(template: dict[str, Any], request: RetrainRequest, config_path: Path) -> dict[str, Any]:
