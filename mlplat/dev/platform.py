@@ -78,6 +78,7 @@ class DevPlatform:
             redis_url=self.redis_url,
             prediction_log_uri=self.prediction_log_uri,
             residency_file=str(self.root / "stacks" / "platform.yaml"),
+            challenger_alias="challenger",
             canary_weight=canary_weight,
             alias_poll_seconds=1,
             prediction_log_sample=1.0,
@@ -90,12 +91,12 @@ class DevPlatform:
             model_name=MODEL_NAME,
             tracking_uri=self.mlflow_url,
             prediction_log_uri=self.prediction_log_uri,
-            categorical=categorical,
-            action="rollback",
-            window_minutes=30,
-            report_uri=str(self.reports_dir),
-            metrics="textfile",
-            metrics_textfile=str(self.state / "drift.prom"),
+            drift_categorical=",".join(categorical) or None,
+            drift_action="rollback",
+            drift_window_minutes=30,
+            drift_report_uri=str(self.reports_dir),
+            drift_metrics="textfile",
+            drift_metrics_textfile=str(self.state / "drift.prom"),
         )
 
     # -- processes -------------------------------------------------------------------------------------------
