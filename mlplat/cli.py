@@ -162,7 +162,15 @@ def cmd_residency(args: argparse.Namespace, root: Path) -> int:
 def cmd_dev(args: argparse.Namespace, root: Path) -> int:
     from rich.console import Console
 
-    from mlplat.dev.demo import DemoSize, materialize, run_demo, start_platform, summary, train_and_register
+    from mlplat.dev.demo import (
+        DemoSize,
+        demo_session,
+        materialize,
+        running_services,
+        start_platform,
+        summary,
+        train_and_register,
+    )
     from mlplat.dev.platform import default_platform
     from mlplat.processes import ProcessError
 
@@ -178,6 +186,12 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
         print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
         return EXIT_OK
     size = DemoSize()
+    if args.action == "up" and running_services(platform):
+        running = ", ".join(running_services(platform))
+        print(
+            f"mlplat dev: the local platform is already running ({running}); `mlplat dev down` first", file=sys.stderr
+        )
+        return EXIT_USAGE
     try:
         with console.status("starting") as status:
 
@@ -186,27 +200,27 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
                 status.update(message)
 
             if args.action == "up":
-                start_platform(platform, step)
-                train_and_register(platform, size, step)
-                materialize(platform, size, shifted=False, seed=100)
-                platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180)
+                try:
+                    start_platform(platform, step)
+                    train_and_register(platform, size, step)
+                    materialize(platform, size, shifted=False, seed=100)
+                    platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180)
+                except BaseException:
+                    platform.down()  # nothing was running before `up`: everything running now is its own
+                    raise
                 print(
                     f"up: serving on {platform.serve_url}, MLflow on {platform.mlflow_url}; `mlplat dev down` stops it"
                 )
                 return EXIT_OK
-            result = run_demo(platform, size, step)
+            result, stopped = demo_session(platform, size, step)
+        if stopped:
+            console.log(f"stopped {', '.join(stopped)} (started for the demo)")
         print(summary(result))
         ok = result.champion_after_rollback != result.champion_before_rollback and result.serve_pid_unchanged
         return EXIT_OK if ok else EXIT_FINDING
     except ProcessError as error:
         print(f"mlplat dev: {error}", file=sys.stderr)
-        if args.action == "up":
-            platform.down()
         return EXIT_USAGE
-    finally:
-        if args.action == "demo":
-            stopped = platform.down()
-            console.log(f"stopped {', '.join(stopped)}")
 
 
 PLAN_SCHEMA = "mlplat.plan/v1"

@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -175,8 +175,12 @@ class DevPlatform:
 
     def down(self) -> list[str]:
         """Stops exactly the processes whose pidfiles `up` wrote, newest first."""
+        return self.stop(SERVICES)
+
+    def stop(self, names: Sequence[str]) -> list[str]:
+        """Stops these services (those of them whose recorded process is alive), newest first."""
         stopped = []
-        for name in reversed(SERVICES):
+        for name in reversed([n for n in SERVICES if n in names]):
             path = self.state / "pids" / f"{name}.pid"
             pid = self.pid_of(name)
             if pid is not None:
