@@ -31,9 +31,11 @@ from policies.settings import PolicySettings, settings_from
 CONFIG_SCHEMA = PolicyConfigSchema(
     properties={
         "jurisdictions": {"type": "object", "description": "jurisdiction -> list of regions (stacks/platform.yaml)"},
+        "tenants": {"type": "object", "description": "tenant -> jurisdiction, home_region, failover_regions"},
         "gpu": {
             "type": "object",
-            "description": "on_demand_base_min, on_demand_percentage_min/max, min_instance_types",
+            "description": "overrides of components/capacity.py GPU_MINIMUMS: on_demand_base_min, "
+            "on_demand_percentage_min/max, min_instance_types, min_families",
         },
     }
 )
