@@ -41,7 +41,7 @@ class TrainingSet:
 
 def refuse_foreign_tenants(residency: ResidencyMap, region: str, tenants: list[str]) -> None:
     """Raise before any read when a tenant's data may not be read in `region` (DESIGN §3, §10)."""
-    refused = [tenant for tenant in tenants if not residency.may_serve(tenant, region)]
+    refused = [tenant for tenant in tenants if not residency.may_hold(tenant, region)]
     if refused:
         raise TenantRefused(
             f"tenant(s) {', '.join(refused)} may not be read in {region} "
