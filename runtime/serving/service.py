@@ -156,6 +156,7 @@ class ServingState:
                 timeout_s=settings.redis_timeout_ms / 1000,
                 max_age_seconds=settings.feature_max_age_seconds,
                 mode=settings.redis_fetch,
+                max_keys_per_trip=settings.redis_max_keys_per_trip,
             )
             if settings.redis_url
             else None

@@ -183,8 +183,8 @@ def test_predictions_are_logged_in_the_shared_layout(serving: Serving, predictio
         time.sleep(0.1)
     assert files
     table = pq.read_table(files[0])
-    assert table.column_names[:6] == ["request_id", "ts", "tenant", "model_name", "model_version", "variant"]
-    assert table.column_names[6:] == [*FEATURES, "prediction"]
+    assert table.column_names[:7] == ["request_id", "ts", "tenant", "model_name", "model_version", "variant", "caller"]
+    assert table.column_names[7:] == [*FEATURES, "prediction"]
 
 
 def test_service_listens_only_where_configured_as_this_user(serving: Serving) -> None:

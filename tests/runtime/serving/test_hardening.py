@@ -190,7 +190,9 @@ def _read_until_closed(sock: socket.socket, limit_s: float = 10) -> bytes:
 
 
 def _request(length: int, body: bytes = b"") -> bytes:
-    head = f"POST /invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
+    head = (
+        f"POST /invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -216,9 +218,7 @@ def test_idle_keep_alive_connection_is_closed(guarded: Serving, sockets: list[so
     assert _read_until_closed(sock, limit_s=4).startswith(b"HTTP/1.1 200")  # uvicorn's own default: 5 s
 
 
-def test_connections_beyond_the_limit_are_shed_with_retry_after(
-    guarded: Serving, sockets: list[socket.socket]
-) -> None:
+def test_connections_beyond_the_limit_are_shed_with_retry_after(guarded: Serving, sockets: list[socket.socket]) -> None:
     for _ in range(6):
         _connect(guarded, sockets)  # idle: they hold their slots until the header timeout
     extra = _connect(guarded, sockets)

@@ -121,7 +121,7 @@ def test_one_request_or_caller_cannot_fill_the_window(tmp_path: Path) -> None:
 
 
 def test_rows_are_sampled_one_by_one(tmp_path: Path) -> None:
-    logger, counts = _logger(str(tmp_path), sample=0.1, buffer_rows=100_000, rng=random.Random(7))
+    logger, _ = _logger(str(tmp_path), sample=0.1, buffer_rows=100_000, rng=random.Random(7))
     logger.max_rows_per_request = 10_000
     _offer_from(logger, 20_000, "a")  # sampled per request, this was all or nothing
     assert 1_800 < len(logger._buffer) < 2_200
