@@ -253,3 +253,39 @@ def test_requests_beyond_the_in_flight_limit_are_shed(guarded: Serving, sockets:
     for sock in waiting:
         sock.sendall(body[5:])
         assert _read_until_closed(sock).startswith(b"HTTP/1.1 200")
+
+
+# large bodies off the event loop (issue 20 #9)
+
+
+def test_a_large_body_does_not_stall_the_event_loop(serving: Serving) -> None:
+    """A 7.6 MB, 294k-row body made `/health/live` wait 1.2 s: parsing, conversion and logging ran on the loop.
+    Judged as a ratio (no absolute timings): the longest liveness answer during the big request must be a small
+    part of the big request's own time."""
+    rows = [[0.1 + i % 7, -0.2, 0.3, 0.4, -0.5, 0.6, 0.7, -0.8] for i in range(180_000)]
+    body = json.dumps({"dataframe_split": {"columns": FEATURES, "data": rows}}).encode()
+    assert 6_000_000 < len(body) < 8 * 1024 * 1024
+    live: list[float] = []
+    finished = threading.Event()
+
+    def probe() -> None:
+        with httpx.Client(base_url=serving.url, timeout=30) as client:
+            for _ in range(5000):  # bounded in count and time
+                if finished.is_set():
+                    return
+                started = time.perf_counter()
+                assert client.get("/health/live").status_code == 200
+                live.append(time.perf_counter() - started)
+
+    with serving.client(timeout=60) as client:
+        assert client.post("/invocations", content=body[:200_000].rsplit(b"],", 1)[0] + b"]]}}", headers=JSON)
+        prober = threading.Thread(target=probe)
+        started = time.perf_counter()
+        prober.start()
+        response = client.post("/invocations", content=body, headers=JSON)
+        took = time.perf_counter() - started
+        finished.set()
+        prober.join(timeout=30)
+    assert response.status_code == 200 and len(response.json()["predictions"]) == len(rows)
+    assert len(live) >= 3, "the liveness probe barely got answers while the big request ran"
+    assert max(live) < 0.5 * took, f"/health/live waited {max(live):.2f} s of the request's {took:.2f} s"
