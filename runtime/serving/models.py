@@ -2,9 +2,10 @@
 
 Everything here blocks (registry calls, downloads, model calls): callers run it in a worker thread.
 
-The disk cache is trusted only as far as it can be checked, because loading a model unpickles it: the cache
-folder is private (created 0700, owned by the service user; a folder owned by anyone else, or writable by
-others, is refused), and each cached version carries a manifest of its registry source and the SHA-256 of every
+The disk cache is trusted only as far as it can be checked, because loading a model unpickles it: the model's
+cache folder is private (created 0700, owned by the service user; one owned by anyone else or writable by
+others, or under a folder another non-root user owns, is refused; the configured root may be a root-owned
+emptyDir mount), and each cached version carries a manifest of its registry source and the SHA-256 of every
 file, written when it was downloaded. An entry without a manifest, or whose files or source do not match it, is
 never loaded: it is downloaded again, or refused while the registry is down.
 """
@@ -96,7 +97,11 @@ class CacheRefused(ValueError):
 
 
 def private_directory(path: Path) -> None:
-    """Creates `path` (missing levels 0700) and checks that only this user can have put anything in it."""
+    """Creates `path` (missing levels 0700) and checks that only this user can have put anything in it.
+
+    Every folder above it must belong to root or this user (a Kubernetes emptyDir mount is root-owned and 0777;
+    `/tmp` is root-owned and sticky); `path` itself must belong to this user and be writable by no one else.
+    """
     uid = os.geteuid()
     missing = []
     probe = path
@@ -150,14 +155,11 @@ class ModelStore:
         self.name = name
         self.tracking_uri = tracking_uri
         self.cache_dir = cache_dir / name
-        self._prepared = False
 
     def prepare(self) -> None:
-        """Creates and checks the private cache folder (raises CacheRefused); run at start-up and before loads."""
-        if not self._prepared:
-            private_directory(self.cache_dir.parent)
-            private_directory(self.cache_dir)
-            self._prepared = True
+        """Creates and checks the private cache folder (raises CacheRefused); run at start-up and at every load
+        (a few `stat` calls), so a folder swapped while serving is refused too."""
+        private_directory(self.cache_dir)
 
     def _client(self) -> Any:
         from mlflow import MlflowClient

@@ -53,17 +53,21 @@ def test_default_cache_is_private_to_the_service_user(tmp_path: Path, monkeypatc
     assert settings.model_cache_dir == tmp_path / "xdg" / "mlplat-serve" / "models"
     store = ModelStore("churn", None, settings.model_cache_dir)
     store.prepare()
-    for folder in (store.cache_dir, store.cache_dir.parent, tmp_path / "xdg" / "mlplat-serve"):
+    for folder in (store.cache_dir, store.cache_dir.parent, tmp_path / "xdg" / "mlplat-serve", tmp_path / "xdg"):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
         assert folder.stat().st_uid == os.geteuid()
 
 
 def test_a_cache_folder_others_can_write_is_refused(tmp_path: Path) -> None:
-    shared = tmp_path / "shared"
+    root = tmp_path / "root"
+    root.mkdir()
+    root.chmod(0o777)  # like an emptyDir mount: accepted, the model's own folder is what must be private
+    ModelStore("churn", None, root).prepare()
+    shared = root / "iris"
     shared.mkdir()
-    shared.chmod(0o777)  # what /tmp/mlplat-serve looked like to every local user
+    shared.chmod(0o777)  # what /tmp/mlplat-serve/models/<model> could look like to every local user
     with pytest.raises(CacheRefused, match="writable by others"):
-        ModelStore("churn", None, shared).prepare()
+        ModelStore("iris", None, root).prepare()
 
 
 def test_cached_versions_are_checksummed_and_tampering_is_refused(
