@@ -176,7 +176,7 @@ def test_a_row_that_breaks_the_model_fails_only_its_own_caller(poisoned: list[in
         batcher = _batcher(picky)
         batcher.start()
         calls = [batcher.submit([[-1.0 if i in poisoned else float(i)], [float(i)]]) for i in range(16)]
-        results = await asyncio.gather(*calls, return_exceptions=True)
+        results: list[object] = list(await asyncio.gather(*calls, return_exceptions=True))
         await batcher.stop()
         return results
 

@@ -288,4 +288,5 @@ def test_a_large_body_does_not_stall_the_event_loop(serving: Serving) -> None:
         prober.join(timeout=30)
     assert response.status_code == 200 and len(response.json()["predictions"]) == len(rows)
     assert len(live) >= 3, "the liveness probe barely got answers while the big request ran"
-    assert max(live) < 0.5 * took, f"/health/live waited {max(live):.2f} s of the request's {took:.2f} s"
+    # before the fix: 0.43 of the request (1.9 of 4.4 s, load average 46); after: 0.16 (0.66 of 4.1 s)
+    assert max(live) < 0.3 * took, f"/health/live waited {max(live):.2f} s of the request's {took:.2f} s"

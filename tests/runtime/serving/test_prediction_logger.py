@@ -7,6 +7,7 @@ import io
 import random
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pyarrow.parquet as pq
@@ -18,7 +19,7 @@ from runtime.serving.prediction_logger import PredictionLogger
 
 def _logger(uri: str, **overrides) -> tuple[PredictionLogger, dict[str, int]]:  # type: ignore[no-untyped-def]
     counts = {"written": 0, "dropped": 0}
-    options = {"sample": 1.0, "buffer_rows": 100, "flush_seconds": 60.0}
+    options: dict[str, Any] = {"sample": 1.0, "buffer_rows": 100, "flush_seconds": 60.0}
     options.update(overrides)
     logger = PredictionLogger(
         uri, "churn",
