@@ -390,7 +390,7 @@ class ServingState:
             raise UnknownTenant(f"unknown tenant {tenant[:100]!r}")
         if not self.residency.may_serve(tenant, self.settings.region):
             self.metrics.residency_refusals.inc()
-            raise ResidencyRefused(f"tenant {tenant!r} may not be served from region {self.settings.region}")
+            raise ResidencyRefused(f"tenant {tenant[:100]!r} may not be served from region {self.settings.region}")
 
     # accounting
 
