@@ -1,8 +1,9 @@
-"""Connection-level protections uvicorn lacks, on its own httptools protocol: a header read timeout and a
-connection limit answered `503` with `Retry-After`.
+"""Connection-level protections uvicorn lacks, on its own httptools protocol: a header read timeout, a header
+size limit and a connection limit answered `503` with `Retry-After`.
 
 uvicorn closes idle keep-alive connections (`timeout_keep_alive`) but never times out a request whose headers
-trickle in, and its `limit_concurrency` answers a plain-text 503 without `Retry-After`. The body read timeout
+trickle in, its httptools protocol has no header size limit (h11's `h11_max_incomplete_event_size` does not
+apply), and its `limit_concurrency` answers a plain-text 503 without `Retry-After`. The body read timeout
 and the in-flight request limit live in the ASGI app (`app.py`), where the request is known.
 """
 
@@ -15,7 +16,10 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 RETRY_AFTER_SECONDS = 1
+# request line and headers of one request at most (nginx's default large_client_header_buffers is 4 x 8 KiB)
+MAX_HEADER_BYTES = 64 * 1024
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 
 
 def _overloaded_body(max_connections: int) -> bytes:
@@ -42,6 +46,15 @@ def guarded_protocol(*, header_timeout_s: float, max_connections: int) -> type[H
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _header_bytes = 0
+
+        def data_received(self, data: bytes) -> None:
+            awaiting = self._header_timer is not None
+            super().data_received(data)
+            if awaiting and self._header_timer is not None:  # still reading this request's headers
+                self._header_bytes += len(data)
+                if self._header_bytes > MAX_HEADER_BYTES:
+                    self._refuse(TOO_LARGE)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -64,6 +77,7 @@ def guarded_protocol(*, header_timeout_s: float, max_connections: int) -> type[H
 
         def _arm(self) -> None:
             self._disarm()
+            self._header_bytes = 0
             self._header_timer = self.loop.call_later(header_timeout_s, self._headers_too_slow)
 
         def _disarm(self) -> None:
@@ -72,9 +86,12 @@ def guarded_protocol(*, header_timeout_s: float, max_connections: int) -> type[H
                 self._header_timer = None
 
         def _headers_too_slow(self) -> None:
-            self._header_timer = None
+            self._refuse(TIMED_OUT)
+
+        def _refuse(self, answer: bytes) -> None:
+            self._disarm()
             if not self.transport.is_closing():
-                self.transport.write(TIMED_OUT)
+                self.transport.write(answer)
                 self.transport.close()
 
     return GuardedHttpToolsProtocol

@@ -3,6 +3,7 @@ attacker or a noisy neighbour would, against `mlplat-serve` on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -202,6 +203,22 @@ def test_slow_headers_are_cut_off(guarded: Serving, sockets: list[socket.socket]
         sock.sendall(b"POST /invocations HTTP/1.1\r\nhost: x\r\n")  # and never the rest
     for sock in slow:
         assert _read_until_closed(sock).startswith(b"HTTP/1.1 408")
+
+
+def test_endless_headers_are_cut_off(guarded: Serving, sockets: list[socket.socket]) -> None:
+    sock = _connect(guarded, sockets)
+    sock.sendall(b"POST /invocations HTTP/1.1\r\nhost: x\r\n")
+    with contextlib.suppress(OSError):  # the server may close while we are still sending
+        for i in range(200):  # 200 x 1 KiB headers, no end
+            sock.sendall(f"x-filler-{i}: {'a' * 1000}\r\n".encode())
+    sock.settimeout(10)
+    try:
+        answer = sock.recv(65536)  # the 431, or a reset when our unread headers were still in flight
+    except ConnectionResetError:
+        answer = b""
+    except TimeoutError:
+        raise AssertionError("the server kept reading headers past 64 KiB") from None
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431")
 
 
 def test_slow_body_is_408(guarded: Serving, sockets: list[socket.socket]) -> None:
