@@ -163,7 +163,7 @@ def test_predict_without_online_store_is_clear_503(registered: Registered) -> No
     )
     state = ServingState(settings)
     with pytest.raises(FeatureStoreUnavailable) as refused:
-        asyncio.run(state.predict({"tenant": "acme-eu", "entity_ids": ["c-1"]}))
+        asyncio.run(state.predict(b'{"tenant": "acme-eu", "entity_ids": ["c-1"]}'))
     assert refused.value.status == 503 and "MLPLAT_REDIS_URL" in refused.value.message
     assert refused.value.headers() == [(b"retry-after", b"60")]
 
