@@ -12,7 +12,7 @@ import pulumi_aws as aws
 
 from components.iam_documents import document, service_trust
 from components.kms_key import KmsKey, KmsKeyArgs
-from components.naming import region_code
+from components.naming import model_bucket_name, region_code
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
 
 MODELS_LIFECYCLE = Lifecycle(
@@ -37,7 +37,7 @@ class ModelArtifacts(pulumi.ComponentResource):
         self.primary = SecureBucket(
             f"{name}-models",
             SecureBucketArgs(
-                bucket_name=f"mlplat-models-{region_code(args.primary_region)}",
+                bucket_name=model_bucket_name(args.primary_region),
                 kms_key_arn=args.primary_key_arn,
                 lifecycle=MODELS_LIFECYCLE,
                 tags=tags,
@@ -62,7 +62,7 @@ class ModelArtifacts(pulumi.ComponentResource):
             replica = SecureBucket(
                 f"{name}-models-{code}",
                 SecureBucketArgs(
-                    bucket_name=f"mlplat-models-{code}", kms_key_arn=key.arn, lifecycle=MODELS_LIFECYCLE, tags=tags
+                    bucket_name=model_bucket_name(region), kms_key_arn=key.arn, lifecycle=MODELS_LIFECYCLE, tags=tags
                 ),
                 opts=in_region,
             )

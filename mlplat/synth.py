@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 GRAPH_SCHEMA = "mlplat.graph/v1"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 MOCK_ACCOUNT_ID = "123456789012"
 EXIT_CONFIG = 2
 
@@ -97,8 +98,10 @@ class _Recorded:
 class GraphRecorder:
     """Pulumi mocks that answer like AWS would, closely enough for the program's outputs to compose."""
 
-    def __init__(self, stack: str) -> None:
+    def __init__(self, stack: str, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.stack = stack
+        self.stack_outputs = dict(stack_outputs or {})  # `org/project/stack` -> the outputs a StackReference reads
+        self.aliases: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.resources: list[_Recorded] = []
         self.providers: dict[str, dict[str, Any]] = {}  # provider name -> inputs
         self.parents: dict[tuple[str, str], str] = {}
@@ -114,7 +117,17 @@ class GraphRecorder:
             inputs = {key: _decode_provider_value(value) for key, value in inputs.items()}
             self.providers[args.name] = inputs
         self.resources.append(_Recorded(args.typ, args.name, bool(args.custom), inputs, args.provider or ""))
+        if args.typ == STACK_REFERENCE:
+            return resource_id, self._stack_reference_state(str(inputs.get("name", args.name)))
         return resource_id, self._state(args.typ, args.name, inputs, self._region_hint(inputs, args.provider))
+
+    def _stack_reference_state(self, reference: str) -> dict[str, Any]:
+        """A StackReference reads the referenced stack's outputs; under mocks, the plausible ones given here."""
+        short = reference.rsplit("/", 1)[-1]
+        outputs = self.stack_outputs.get(reference, self.stack_outputs.get(short))
+        if outputs is None:
+            raise SynthError(f"stack {self.stack}: StackReference to {reference!r}, a stack this project lacks")
+        return {"name": reference, "outputs": dict(outputs), "secretOutputNames": []}
 
     def call(self, args: Any) -> dict[str, Any]:
         function = args.token
@@ -198,6 +211,13 @@ class GraphRecorder:
             ]
         if not getattr(args.resource, "_is_custom", True) and not args.type_.startswith("pulumi:"):
             self.components.append((args.type_, args.name))
+        aliases = args.opts.aliases if args.opts is not None else None
+        if aliases:
+            self.aliases[(args.type_, args.name)] = [_alias_record(a) for a in aliases]
+
+    def _aliases_of(self, type_: str, name: str) -> dict[str, Any]:
+        aliases = self.aliases.get((type_, name))
+        return {"aliases": aliases} if aliases else {}
 
     def graph(self, project: str, region: str, jurisdiction: str, kind: str) -> dict[str, Any]:
         """The recorded graph; fails if an AWS resource has no region or sits on a default provider."""
@@ -213,6 +233,7 @@ class GraphRecorder:
                     "provider": None,
                     "parent": self.parents.get((type_, name)),
                     "dependsOn": self.depends_on.get((type_, name), []),
+                    **self._aliases_of(type_, name),
                     "inputs": {},
                 }
             )
@@ -242,6 +263,7 @@ class GraphRecorder:
                     "provider": provider,
                     "parent": self.parents.get((item.type, item.name)),
                     "dependsOn": self.depends_on.get((item.type, item.name), []),
+                    **self._aliases_of(item.type, item.name),
                     "inputs": item.inputs,
                 }
             )
@@ -270,6 +292,25 @@ class GraphRecorder:
         }
 
 
+def _alias_record(alias: Any) -> dict[str, Any]:
+    """A resource's former identity as the graph keeps it: `name`, and `parent` as `type::name` when given."""
+    import pulumi
+
+    if isinstance(alias, str):
+        return {"urn": alias}
+    record: dict[str, Any] = {}
+    name = getattr(alias, "name", None)
+    if isinstance(name, str):
+        record["name"] = name
+    parent = getattr(alias, "parent", None)
+    if isinstance(parent, str) and "::" in parent:  # a URN: urn:pulumi:stack::project::type::name
+        parts = parent.split("::")
+        record["parent"] = f"{parts[-2].rsplit('$', 1)[-1]}::{parts[-1]}"
+    elif isinstance(parent, pulumi.Resource):
+        record["parent"] = f"{parent._type}::{parent._name}"
+    return record
+
+
 def region_code_of(region: str) -> str:
     return region.replace("-", "")
 
@@ -287,11 +328,15 @@ def synthesize_in_process(root: Path, stack: str) -> dict[str, Any]:
     import pulumi
     import pulumi.runtime
 
+    from components.composition import planned_global_outputs
     from components.config import load_deployment
 
     deployment = load_deployment(root)  # ConfigError propagates with file and field
     config = deployment.stack(stack)
-    recorder = GraphRecorder(stack)
+    global_outputs = planned_global_outputs(deployment)
+    recorder = GraphRecorder(
+        stack, {name: global_outputs for name, s in deployment.stacks.items() if s.kind == "global"}
+    )
 
     class _Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
