@@ -228,7 +228,6 @@ def _compose_cluster(
 ) -> tuple[eks_cluster.EksCluster, cluster_addons.ClusterAddons]:
     """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons.
     Returns the cluster (`cluster.ref` is what workloads build on) and the add-ons (the CSI driver they need)."""
-    tags = dict(env.tags)
     config = stack.cluster
     cluster = eks_cluster.EksCluster(
         f"{prefix}-eks",
@@ -260,9 +259,8 @@ def _compose_cluster(
                 instance_types=pool.instance_types,
                 mix=pool.mix(),
                 size=pool.size(),
-                partition=env.partition,
+                env=env,
                 root_volume_gib=pool.root_volume_gib,
-                tags=tags,
             ),
             opts=opts,
         )
@@ -311,16 +309,12 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
     prefix = deployment.prefix_for(stack_name)
     provider = regional_provider(stack.region, tags)
     env = region_env(stack.region, tags, provider)
-    account_id, partition = env.account_id, env.partition
     in_primary = pulumi.ResourceOptions(provider=provider)
     # One key for what is global by nature in the primary region: container images and model artifacts.
     artifacts_key = KmsKey(
         f"{prefix}-artifacts-key",
-        KmsKeyArgs(
-            description="mlplat global artifacts (ECR images, model artifacts) in the primary region",
-            account_id=account_id,
-            partition=partition,
-            tags=tags,
+        KmsKeyArgs.for_env(
+            env, description="mlplat global artifacts (ECR images, model artifacts) in the primary region"
         ),
         opts=in_primary,
     )
@@ -328,25 +322,21 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
     registry = ContainerRegistry(
         f"{prefix}-ecr",
         ContainerRegistryArgs(
+            env=env,
             repositories=stack.registry.repositories,
             replica_regions=replica_regions,
-            account_id=account_id,
             kms_key_arn=artifacts_key.arn,
             keep_tagged_images=stack.registry.keep_tagged_images,
             expire_untagged_after_days=stack.registry.expire_untagged_after_days,
-            tags=tags,
         ),
         opts=in_primary,
     )
     models = ModelArtifacts(
         prefix,
         ModelArtifactsArgs(
-            primary_region=stack.region,
-            account_id=account_id,
-            partition=partition,
+            env=env,
             primary_key_arn=artifacts_key.arn,
             replica_providers={region: regional_provider(region, tags) for region in replica_regions},
-            tags=tags,
         ),
         opts=in_primary,
     )

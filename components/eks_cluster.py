@@ -243,12 +243,11 @@ class EksCluster(pulumi.ComponentResource):
                 subnet_ids=args.subnet_ids,
                 node_security_group_id=node_sg.id,
                 volume_key_arn=volume_key.arn,
-                partition=env.partition,
+                env=env,
                 instance_types=args.system_instance_types,
                 size=args.system_size,
                 disk_size_gib=args.system_disk_size_gib,
                 wait_for=[vpc_cni, kube_proxy],
-                tags=tags,
             ),
             opts=child,
         )
