@@ -18,7 +18,7 @@ from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
 from components.node_bootstrap import kubeconfig
 from components.node_launch import managed_policy_arn
 from components.system_node_pool import SystemNodePool, SystemNodePoolArgs
-from components.toolkit import ClusterIdentity, RegionEnv, irsa_role, logs_grant
+from components.toolkit import ClusterIdentity, RegionEnv, encrypted_log_group, irsa_role
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 # Ports the control plane opens on nodes: kubelet, and the usual admission-webhook ports.
@@ -83,7 +83,7 @@ class EksCluster(pulumi.ComponentResource):
             KmsKeyArgs.for_env(env, description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}"),
             opts=child,
         )
-        log_group = self._log_group(name, args, tags)
+        log_group = self._log_group(name, args)
         volume_key = KmsKey(
             f"{name}-volumes-key",
             KmsKeyArgs.for_env(
@@ -298,24 +298,14 @@ class EksCluster(pulumi.ComponentResource):
             }
         )
 
-    def _log_group(self, name: str, args: EksClusterArgs, tags: Mapping[str, str]) -> aws.cloudwatch.LogGroup:
+    def _log_group(self, name: str, args: EksClusterArgs) -> aws.cloudwatch.LogGroup:
         """EKS writes control-plane logs to exactly this name; creating it first sets the key and retention."""
-        log_group_name = f"/aws/eks/{args.cluster_name}/cluster"
-        key = KmsKey(
-            f"{name}-logs-key",
-            KmsKeyArgs.for_env(
-                args.env,
-                description=f"Control-plane logs of {args.cluster_name}",
-                service_grants=[logs_grant(args.env, log_group_name)],
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return aws.cloudwatch.LogGroup(
+        return encrypted_log_group(
             f"{name}-logs",
-            name=log_group_name,
-            retention_in_days=args.log_retention_days,
-            kms_key_id=key.arn,
-            tags={**tags, "Name": f"{name}-logs"},
+            log_group=f"/aws/eks/{args.cluster_name}/cluster",
+            env=args.env,
+            retention_days=args.log_retention_days,
+            description=f"Control-plane logs of {args.cluster_name}",
             opts=pulumi.ResourceOptions(parent=self),
         )
 

@@ -31,6 +31,7 @@ from components.toolkit import (
     app_labels,
     deployment,
     irsa_role,
+    secret_provider_class,
 )
 
 NAMESPACE = "mlflow"
@@ -240,32 +241,16 @@ class Mlflow(pulumi.ComponentResource):
             parent=self, provider=cluster.kubernetes_provider, depends_on=[namespace, *args.after]
         )
         labels = app_labels("mlflow")
-        secret_class = k8s.apiextensions.CustomResource(
+        credentials = [{"path": key, "objectAlias": key} for key in ("username", "password")]
+        secret_class = secret_provider_class(
             f"{name}-mlflow-db-secret",
-            api_version="secrets-store.csi.x-k8s.io/v1",
-            kind="SecretProviderClass",
-            metadata={"name": SECRET_PROVIDER_CLASS, "namespace": NAMESPACE, "labels": labels},
-            spec={
-                "provider": "aws",
-                "parameters": {
-                    "region": env.region,
-                    "usePodIdentity": "false",
-                    "objects": self.master_secret_arn.apply(
-                        lambda arn: pod_specs.aws_secret_objects(
-                            [
-                                {
-                                    "objectName": arn,
-                                    "objectType": "secretsmanager",
-                                    "jmesPath": [
-                                        {"path": "username", "objectAlias": "username"},
-                                        {"path": "password", "objectAlias": "password"},
-                                    ],
-                                }
-                            ]
-                        )
-                    ),
-                },
-            },
+            name=SECRET_PROVIDER_CLASS,
+            namespace=NAMESPACE,
+            region=env.region,
+            objects=self.master_secret_arn.apply(
+                lambda arn: [{"objectName": arn, "objectType": "secretsmanager", "jmesPath": credentials}]
+            ),
+            labels=labels,
             opts=in_ns,
         )
         image = pulumi.Output.from_input(env.account_id).apply(

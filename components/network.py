@@ -13,8 +13,7 @@ import pulumi_aws as aws
 
 from components.cidr import plan_subnets
 from components.iam_documents import service_trust
-from components.kms_key import KmsKey, KmsKeyArgs
-from components.toolkit import RegionEnv, logs_grant
+from components.toolkit import RegionEnv, encrypted_log_group
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,22 +198,12 @@ class RegionalNetwork(pulumi.ComponentResource):
     def _flow_logs(self, name: str, args: RegionalNetworkArgs, tags: Mapping[str, str]) -> None:
         """Every accepted and rejected flow, to a KMS-encrypted log group that expires on purpose."""
         child = pulumi.ResourceOptions(parent=self)
-        log_group_name = f"/mlplat/{name}/vpc-flow-logs"
-        key = KmsKey(
-            f"{name}-flow-logs-key",
-            KmsKeyArgs.for_env(
-                args.env,
-                description=f"VPC flow logs of {name}",
-                service_grants=[logs_grant(args.env, log_group_name)],
-            ),
-            opts=child,
-        )
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
             f"{name}-flow-logs",
-            name=log_group_name,
-            retention_in_days=args.flow_logs_retention_days,
-            kms_key_id=key.arn,
-            tags={**tags, "Name": f"{name}-flow-logs"},
+            log_group=f"/mlplat/{name}/vpc-flow-logs",
+            env=args.env,
+            retention_days=args.flow_logs_retention_days,
+            description=f"VPC flow logs of {name}",
             opts=child,
         )
         trust = pulumi.Output.from_input(args.env.account_id).apply(

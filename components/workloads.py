@@ -33,6 +33,7 @@ from components.toolkit import (
     deployment,
     irsa_role,
     pod_spec,
+    secret_provider_class,
     service_account,
 )
 
@@ -228,23 +229,14 @@ class Workloads(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         labels = app_labels("serving")
-        secret_class = k8s.apiextensions.CustomResource(
+        secret_class = secret_provider_class(
             f"{name}-feature-store-secret",
-            api_version="secrets-store.csi.x-k8s.io/v1",
-            kind="SecretProviderClass",
-            metadata={"name": "feature-store", "namespace": NAMESPACE},
-            spec={
-                "provider": "aws",
-                "parameters": {
-                    "region": env.region,
-                    "usePodIdentity": "false",
-                    "objects": pulumi.Output.from_input(args.redis_token_secret_arn).apply(
-                        lambda arn: pod_specs.aws_secret_objects(
-                            [{"objectName": arn, "objectType": "secretsmanager", "objectAlias": "redis-token"}]
-                        )
-                    ),
-                },
-            },
+            name="feature-store",
+            namespace=NAMESPACE,
+            region=env.region,
+            objects=pulumi.Output.from_input(args.redis_token_secret_arn).apply(
+                lambda arn: [{"objectName": arn, "objectType": "secretsmanager", "objectAlias": "redis-token"}]
+            ),
             opts=self.in_ns,
         )
         environment = pulumi.Output.from_input(args.redis_host).apply(

@@ -22,6 +22,7 @@ from typing import Any
 GRAPH_SCHEMA = "mlplat.graph/v1"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 MOCK_ACCOUNT_ID = "123456789012"
+MOCK_ORGANIZATION = "organization"  # what a self-managed backend reports as the organization
 EXIT_CONFIG = 2
 
 
@@ -345,7 +346,7 @@ def synthesize_in_process(root: Path, stack: str) -> dict[str, Any]:
         def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:  # type: ignore[override]
             return recorder.call(args)
 
-    pulumi.runtime.set_mocks(_Mocks(), project="mlplat", stack=stack, preview=False)
+    pulumi.runtime.set_mocks(_Mocks(), project="mlplat", stack=stack, preview=False, organization=MOCK_ORGANIZATION)
 
     def _transformation(args: pulumi.ResourceTransformationArgs) -> None:
         recorder.record_transformation(args)

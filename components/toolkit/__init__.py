@@ -4,7 +4,7 @@ charts, the KMS grant for log groups and hardened Kubernetes workloads. One plac
 from components.toolkit.env import RegionEnv
 from components.toolkit.helm import CHARTS, HelmChart, helm_release
 from components.toolkit.iam import ROLE_TAG, ClusterIdentity, OidcIdentity, irsa_role
-from components.toolkit.kms import logs_grant
+from components.toolkit.kms import encrypted_log_group, logs_grant
 from components.toolkit.workload import (
     Container,
     DisruptionBudget,
@@ -14,6 +14,7 @@ from components.toolkit.workload import (
     app_labels,
     deployment,
     pod_spec,
+    secret_provider_class,
     service_account,
 )
 
@@ -31,9 +32,11 @@ __all__ = [
     "WorkloadSpec",
     "app_labels",
     "deployment",
+    "encrypted_log_group",
     "helm_release",
     "irsa_role",
     "logs_grant",
     "pod_spec",
+    "secret_provider_class",
     "service_account",
 ]

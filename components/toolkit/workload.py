@@ -213,3 +213,35 @@ def deployment(
         opts=opts,
     )
     return HardenedDeployment(service_account=account, deployment=workload, disruption_budget=budget)
+
+
+def secret_provider_class(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: str,
+    region: str,
+    objects: pulumi.Input[Sequence[Mapping[str, Any]]],
+    labels: Mapping[str, str] | None = None,
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    """A Secrets Store CSI `SecretProviderClass` of the AWS provider: the pod's own IRSA role fetches `objects`
+    (Secrets Manager ARNs, aliases, jmesPath) when it starts; mount it with `pod_specs.csi_secret_volume`."""
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if labels is not None:
+        metadata["labels"] = dict(labels)
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version="secrets-store.csi.x-k8s.io/v1",
+        kind="SecretProviderClass",
+        metadata=metadata,
+        spec={
+            "provider": "aws",
+            "parameters": {
+                "region": region,
+                "usePodIdentity": "false",
+                "objects": pulumi.Output.from_input(objects).apply(pod_specs.aws_secret_objects),
+            },
+        },
+        opts=opts,
+    )

@@ -17,7 +17,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components.eks_cluster import ClusterRef
 from components.toolkit import RegionEnv
-from mlplat.synth import MOCK_ACCOUNT_ID, GraphRecorder
+from mlplat.synth import MOCK_ACCOUNT_ID, MOCK_ORGANIZATION, GraphRecorder
 
 REGION = "eu-central-1"
 
@@ -62,7 +62,7 @@ def build(
         def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:  # type: ignore[override]
             return recorder.call(args)
 
-    pulumi.runtime.set_mocks(_Mocks(), project="mlplat", stack=stack, preview=False)
+    pulumi.runtime.set_mocks(_Mocks(), project="mlplat", stack=stack, preview=False, organization=MOCK_ORGANIZATION)
     pulumi.runtime.register_stack_transformation(recorder.record_transformation)
 
     def run() -> None:
