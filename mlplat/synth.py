@@ -13,7 +13,7 @@ import runpy
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -324,20 +324,15 @@ def provider_name(reference: str) -> str | None:
     return parts[-2] if len(parts) == 3 else None
 
 
-def synthesize_in_process(root: Path, stack: str) -> dict[str, Any]:
-    """Runs `stacks/__main__.py` for one stack in this interpreter. Call once per process."""
+def run_under_mocks(recorder: GraphRecorder, program: Callable[[], None], *, stack: str) -> None:
+    """Runs `program` under `pulumi.runtime.set_mocks`, the recorder answering for the engine and the cloud.
+
+    The SDK's settings are global: `mlplat synth` runs each stack in a process of its own; tests that build one
+    component at a time call this once per program and read the recorder's graph before the next."""
     import pulumi
     import pulumi.runtime
-
-    from components.composition import planned_global_outputs
-    from components.config import load_deployment
-
-    deployment = load_deployment(root)  # ConfigError propagates with file and field
-    config = deployment.stack(stack)
-    global_outputs = planned_global_outputs(deployment)
-    recorder = GraphRecorder(
-        stack, {name: global_outputs for name, s in deployment.stacks.items() if s.kind == "global"}
-    )
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
 
     class _Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
@@ -352,15 +347,23 @@ def synthesize_in_process(root: Path, stack: str) -> dict[str, Any]:
         recorder.record_transformation(args)
 
     pulumi.runtime.register_stack_transformation(_transformation)
+    _sync_await(run_pulumi_func(program))
+
+
+def synthesize_in_process(root: Path, stack: str) -> dict[str, Any]:
+    """Runs `stacks/__main__.py` for one stack in this interpreter. Call once per process."""
+    from components.composition import planned_global_outputs
+    from components.config import load_deployment
+
+    deployment = load_deployment(root)  # ConfigError propagates with file and field
+    config = deployment.stack(stack)
+    global_outputs = planned_global_outputs(deployment)
+    recorder = GraphRecorder(
+        stack, {name: global_outputs for name, s in deployment.stacks.items() if s.kind == "global"}
+    )
+
     program = root / "stacks" / "__main__.py"
-
-    def _run() -> None:
-        runpy.run_path(str(program), run_name="__main__")
-
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
-
-    _sync_await(run_pulumi_func(_run))
+    run_under_mocks(recorder, lambda: runpy.run_path(str(program), run_name="__main__"), stack=stack)
     return recorder.graph("mlplat", config.region, config.jurisdiction, config.kind)
 
 

@@ -9,15 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi.runtime
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from components.eks_cluster import ClusterRef
 from components.toolkit import RegionEnv
-from mlplat.synth import MOCK_ACCOUNT_ID, MOCK_ORGANIZATION, GraphRecorder
+from mlplat.synth import MOCK_ACCOUNT_ID, GraphRecorder, run_under_mocks
 
 REGION = "eu-central-1"
 
@@ -54,21 +51,7 @@ def build(
 ) -> Built:
     """Runs `program(provider)` with a regional provider; fails like `mlplat synth` on default providers."""
     recorder = GraphRecorder(stack, stack_outputs)
-
-    class _Mocks(pulumi.runtime.Mocks):
-        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-            return recorder.new_resource(args)
-
-        def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:  # type: ignore[override]
-            return recorder.call(args)
-
-    pulumi.runtime.set_mocks(_Mocks(), project="mlplat", stack=stack, preview=False, organization=MOCK_ORGANIZATION)
-    pulumi.runtime.register_stack_transformation(recorder.record_transformation)
-
-    def run() -> None:
-        program(aws.Provider(f"aws-{region}", region=region))
-
-    _sync_await(run_pulumi_func(run))
+    run_under_mocks(recorder, lambda: program(aws.Provider(f"aws-{region}", region=region)), stack=stack)
     return Built(recorder.graph("mlplat", region, "eu", "regional"))
 
 
