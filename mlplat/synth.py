@@ -363,7 +363,11 @@ def synthesize_in_process(root: Path, stack: str) -> dict[str, Any]:
     )
 
     program = root / "stacks" / "__main__.py"
-    run_under_mocks(recorder, lambda: runpy.run_path(str(program), run_name="__main__"), stack=stack)
+
+    def _run() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
+    run_under_mocks(recorder, _run, stack=stack)
     return recorder.graph("mlplat", config.region, config.jurisdiction, config.kind)
 
 
