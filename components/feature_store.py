@@ -45,17 +45,17 @@ class FeatureStore(pulumi.ComponentResource):
         super().__init__("mlplat:index:FeatureStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         env = args.env
-        data_tags = env.tagged(**{"mlplat/data-class": "features", "mlplat/tenants": " ".join(sorted(args.tenants))})
+        data_class = {"mlplat/data-class": "features", "mlplat/tenants": " ".join(sorted(args.tenants))}
+        data_tags = env.tagged(**data_class)
         slow_log_name = f"/mlplat/{name}/redis-slow-log"
 
         self.key = KmsKey(
             f"{name}-key",
-            KmsKeyArgs(
+            KmsKeyArgs.for_env(
+                env,
                 description=f"mlplat feature data in {env.region}; never leaves the region",
-                account_id=env.account_id,
-                partition=env.partition,
                 service_grants=[logs_grant(env, slow_log_name)],
-                tags=data_tags,
+                tags=data_class,
             ),
             opts=child,
         )
