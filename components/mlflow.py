@@ -280,7 +280,6 @@ class Mlflow(pulumi.ComponentResource):
             readiness=pod_specs.http_probe("/health", "http", period=10),
             mounts=[
                 {"name": "db-credentials", "mountPath": SECRETS_DIR, "readOnly": True},
-                {"name": "tmp", "mountPath": pod_specs.TMP_DIR},
             ],
         )
         self.deployment = deployment(
@@ -294,7 +293,6 @@ class Mlflow(pulumi.ComponentResource):
                 containers=[container],
                 volumes=[
                     pod_specs.csi_secret_volume("db-credentials", SECRET_PROVIDER_CLASS),
-                    {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
                 ],
                 placement=Placement(node_selector=args.system_node_selector, spread_across_zones=True),
                 disruption_budget=DisruptionBudget(max_unavailable=None, min_available=1),

@@ -268,7 +268,6 @@ class Workloads(pulumi.ComponentResource):
                 {"name": "residency", "mountPath": RESIDENCY_DIR, "readOnly": True},
                 {"name": "feature-store", "mountPath": SECRETS_DIR, "readOnly": True},
                 {"name": "model-cache", "mountPath": MODEL_CACHE_DIR},
-                {"name": "tmp", "mountPath": pod_specs.TMP_DIR},
             ],
         )
         self.serving = deployment(
@@ -284,7 +283,6 @@ class Workloads(pulumi.ComponentResource):
                     {"name": "residency", "configMap": {"name": "residency"}},
                     pod_specs.csi_secret_volume("feature-store", "feature-store"),
                     {"name": "model-cache", "emptyDir": {"sizeLimit": "20Gi"}},
-                    {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
                 ],
                 placement=Placement(
                     tolerations=[pod_specs.gpu_toleration()],
@@ -382,7 +380,6 @@ class Workloads(pulumi.ComponentResource):
             readiness=pod_specs.exec_probe(["python", "-c", "import runtime.drift.cli"]),
             mounts=[
                 {"name": "residency", "mountPath": RESIDENCY_DIR, "readOnly": True},
-                {"name": "tmp", "mountPath": pod_specs.TMP_DIR},
             ],
         )
         self.drift = k8s.batch.v1.CronJob(
@@ -408,10 +405,10 @@ class Workloads(pulumi.ComponentResource):
                                 containers=[container],
                                 volumes=[
                                     {"name": "residency", "configMap": {"name": "residency"}},
-                                    {"name": "tmp", "emptyDir": {"sizeLimit": "4Gi"}},
                                 ],
                                 placement=Placement(node_selector=args.system_node_selector),
                                 labels=labels,
+                                tmp_size="4Gi",
                                 extra={"restartPolicy": "Never"},
                             ),
                         },

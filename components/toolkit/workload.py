@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 from components import pod_specs
 
 PART_OF = "mlplat"
+TMP_VOLUME = "tmp"
 
 
 def app_labels(app: str) -> dict[str, str]:
@@ -45,7 +46,8 @@ class Container:
             "livenessProbe": dict(self.liveness),
             "readinessProbe": dict(self.readiness),
             "securityContext": pod_specs.container_security_context(),
-            "volumeMounts": [dict(m) for m in self.mounts],
+            # the read-only root filesystem's one writable place, an emptyDir from `pod_spec`
+            "volumeMounts": [*(dict(m) for m in self.mounts), {"name": TMP_VOLUME, "mountPath": pod_specs.TMP_DIR}],
         }
         if self.startup is not None:
             spec["startupProbe"] = dict(self.startup)
@@ -85,9 +87,11 @@ def pod_spec(
     volumes: Sequence[Mapping[str, Any]],
     placement: Placement,
     labels: Mapping[str, str],
+    tmp_size: str = "1Gi",
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The restricted pod spec (Pod Security Standard `restricted` plus a read-only root filesystem)."""
+    """The restricted pod spec (Pod Security Standard `restricted` plus a read-only root filesystem, with an
+    emptyDir of `tmp_size` that every container mounts at /tmp)."""
     return {
         "serviceAccountName": service_account,
         "automountServiceAccountToken": False,  # IRSA mounts its own token
@@ -95,7 +99,7 @@ def pod_spec(
         **placement.spec(labels),
         **dict(extra or {}),
         "containers": [c.spec() for c in containers],
-        "volumes": [dict(v) for v in volumes],
+        "volumes": [*(dict(v) for v in volumes), {"name": TMP_VOLUME, "emptyDir": {"sizeLimit": tmp_size}}],
     }
 
 
@@ -156,6 +160,7 @@ class WorkloadSpec:
     placement: Placement = field(default_factory=Placement)
     disruption_budget: DisruptionBudget = field(default_factory=DisruptionBudget)
     termination_grace_seconds: int | None = None
+    tmp_size: str = "1Gi"
 
 
 def deployment(
@@ -200,6 +205,7 @@ def deployment(
                     volumes=spec.volumes,
                     placement=spec.placement,
                     labels=labels,
+                    tmp_size=spec.tmp_size,
                     extra=extra,
                 ),
             },

@@ -105,7 +105,7 @@ def test_deployment_is_hardened_whatever_the_caller_passes() -> None:
             "t-app",
             WorkloadSpec(
                 app="app", namespace="ns", service_account="app-sa", role_arn="arn:aws:iam::1:role/app",
-                replicas=4, containers=[container], volumes=[{"name": "tmp", "emptyDir": {}}],
+                replicas=4, containers=[container], tmp_size="2Gi",
                 placement=Placement(node_selector={"pool": "x"}, spread_across_zones=True),
                 disruption_budget=DisruptionBudget(max_unavailable=None, min_available=3),
             ),
@@ -125,6 +125,8 @@ def test_deployment_is_hardened_whatever_the_caller_passes() -> None:
     assert context["readOnlyRootFilesystem"] is True and context["capabilities"] == {"drop": ["ALL"]}
     assert context["runAsUser"] == RUN_AS_USER and context["allowPrivilegeEscalation"] is False
     assert container["command"] == ["run"] and "startupProbe" not in container
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}]
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
     budget = built.one("kubernetes:policy/v1:PodDisruptionBudget", "t-app-pdb")["inputs"]["spec"]
     assert budget == {"minAvailable": 3, "selector": {"matchLabels": spec["selector"]["matchLabels"]}}
     account = built.one("kubernetes:core/v1:ServiceAccount", "t-app-sa")["inputs"]["metadata"]
