@@ -5,6 +5,9 @@ Providers are created here, one per region, and passed down; components never re
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_aws as aws
 
@@ -72,6 +75,17 @@ def planned_global_outputs(deployment: Deployment) -> dict[str, object]:
     return {MODEL_BUCKETS_OUTPUT: {region: model_bucket_name(region) for region in regions}}
 
 
+def regional_model_bucket(region: str, buckets: Mapping[str, str]) -> str:
+    """This region's entry of the global stack's `model_buckets` output."""
+    try:
+        return str(buckets[region])
+    except KeyError:
+        raise ValueError(
+            f"the global stack exports no model bucket for {region}; deploy the global stack first "
+            "(it adds a read replica for every regional stack's region)"
+        ) from None
+
+
 def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalStackConfig) -> None:
     tags = deployment.tags_for(stack_name)
     prefix = deployment.prefix_for(stack_name)
@@ -79,7 +93,9 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
     opts = pulumi.ResourceOptions(provider=provider)
     env = region_env(stack.region, tags, provider)
     global_stack = global_stack_reference(deployment)
-    model_bucket = global_stack.require_output(MODEL_BUCKETS_OUTPUT).apply(lambda buckets: str(buckets[stack.region]))
+    model_bucket = global_stack.require_output(MODEL_BUCKETS_OUTPUT).apply(
+        functools.partial(regional_model_bucket, stack.region)
+    )
 
     network = RegionalNetwork(
         prefix,

@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from components.composition import MODEL_BUCKETS_OUTPUT, global_stack_name, planned_global_outputs
+from components.composition import (
+    MODEL_BUCKETS_OUTPUT,
+    global_stack_name,
+    planned_global_outputs,
+    regional_model_bucket,
+)
 from components.config import load_deployment
 from components.naming import model_bucket_name
 
@@ -46,3 +51,9 @@ def test_a_regional_stack_without_a_global_stack_is_refused(project_copy: Path) 
     deployment = load_deployment(project_copy)
     with pytest.raises(ValueError, match="no stack has kind: global"):
         global_stack_name(deployment)
+
+
+def test_a_region_the_global_stack_does_not_know_yet_is_named() -> None:
+    assert regional_model_bucket("eu-west-1", {"eu-west-1": "b"}) == "b"
+    with pytest.raises(ValueError, match="no model bucket for eu-north-1; deploy the global stack first"):
+        regional_model_bucket("eu-north-1", {"eu-west-1": "b"})
