@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlplat.synth import SynthError, load_graph
+from mlplat.graph import Graph, GraphError, Resource, load_graph
 
 # Inputs whose change the provider cannot apply in place (the physical identity of the resource).
 REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
@@ -65,9 +65,9 @@ class StackDiff:
         }
 
 
-def _qualified_types(resources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def _qualified_types(resources: Sequence[Resource]) -> dict[str, str]:
     """`type::name` -> the URN's type part: parent types joined by `$`, then the resource's own type."""
-    parents = {f"{r['type']}::{r['name']}": r.get("parent") for r in resources}
+    parents = {f"{r.type}::{r.name}": r.parent for r in resources}
     qualified: dict[str, str] = {}
 
     def resolve(ref: str, depth: int = 0) -> str:
@@ -84,10 +84,9 @@ def _qualified_types(resources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return qualified
 
 
-def _index(graph: Mapping[str, Any]) -> tuple[dict[Key, Mapping[str, Any]], dict[str, str]]:
-    resources = graph["resources"]
-    qualified = _qualified_types(resources)
-    return {(qualified[f"{r['type']}::{r['name']}"], r["name"]): r for r in resources}, qualified
+def _index(graph: Graph) -> tuple[dict[Key, Resource], dict[str, str]]:
+    qualified = _qualified_types(graph.resources)
+    return {(qualified[f"{r.type}::{r.name}"], r.name): r for r in graph.resources}, qualified
 
 
 def _normalise(value: Any) -> Any:
@@ -119,16 +118,16 @@ def _replacement_triggers(type_token: str, paths: Sequence[str]) -> list[str]:
     return [p for p in paths if any(p == f or p.startswith(f + ".") for f in fields)]
 
 
-def diff_graphs(before: Mapping[str, Any], after: Mapping[str, Any]) -> StackDiff:
-    old, _ = _index(before)
-    new, new_qualified = _index(after)
-    result = StackDiff(stack=str(after.get("stack", before.get("stack", "?"))))
+def diff_graphs(before: Graph | Mapping[str, Any], after: Graph | Mapping[str, Any]) -> StackDiff:
+    old, _ = _index(Graph.of(before))
+    new, new_qualified = _index(Graph.of(after))
+    result = StackDiff(stack=Graph.of(after).stack)
     matched: dict[Key, Key] = {key: key for key in new if key in old}  # new key -> old key
     for key, resource in new.items():
         if key in matched:
             continue
-        own_type = resource["type"]
-        for alias in resource.get("aliases") or []:
+        own_type = resource.type
+        for alias in resource.extra.get("aliases") or []:
             parent = alias.get("parent")
             prefix = (
                 new_qualified.get(parent, parent.split("::", 1)[0])
@@ -146,12 +145,10 @@ def diff_graphs(before: Mapping[str, Any], after: Mapping[str, Any]) -> StackDif
     result.created = sorted(k for k in new if k not in matched)
     result.deleted = sorted(k for k in old if k not in old_matched)
     for new_key, old_key in sorted(matched.items()):
-        paths = list(
-            _differences(_normalise(old[old_key].get("inputs") or {}), _normalise(new[new_key].get("inputs") or {}))
-        )
+        paths = list(_differences(_normalise(old[old_key].inputs), _normalise(new[new_key].inputs)))
         if paths:
             result.updated[new_key] = paths
-            triggers = _replacement_triggers(new[new_key]["type"], paths)
+            triggers = _replacement_triggers(new[new_key].type, paths)
             if triggers:
                 result.replaced[new_key] = triggers
     return result
@@ -161,7 +158,7 @@ def diff_directories(before_dir: Path, after_dir: Path) -> list[StackDiff]:
     stacks = sorted({p.name.removesuffix(".graph.json") for p in before_dir.glob("*.graph.json")})
     missing = [s for s in stacks if not (after_dir / f"{s}.graph.json").exists()]
     if not stacks or missing:
-        raise SynthError(f"{after_dir}: no graph for {', '.join(missing) or 'any stack'} (of {before_dir})")
+        raise GraphError(f"{after_dir}: no graph for {', '.join(missing) or 'any stack'} (of {before_dir})")
     return [
         diff_graphs(load_graph(before_dir / f"{s}.graph.json"), load_graph(after_dir / f"{s}.graph.json"))
         for s in stacks
@@ -202,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         diffs = diff_directories(args.before, args.after)
-    except SynthError as error:
+    except GraphError as error:
         print(error, file=sys.stderr)
         return 2
     print(json.dumps([d.as_dict() for d in diffs], indent=1) if args.json else render(diffs))

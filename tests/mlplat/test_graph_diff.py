@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from mlplat.graph import GRAPH_SCHEMA
 from mlplat.graph_diff import diff_graphs, main
-from mlplat.synth import GRAPH_SCHEMA
 
 
 def _resource(type_: str, name: str, parent: str | None = None, **extra: Any) -> dict[str, Any]:
