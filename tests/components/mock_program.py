@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components.eks_cluster import ClusterRef
 from components.toolkit import RegionEnv
+from mlplat.graph import Graph, Resource
 from mlplat.synth import MOCK_ACCOUNT_ID, GraphRecorder, run_under_mocks
 
 REGION = "eu-central-1"
@@ -23,12 +24,12 @@ REGION = "eu-central-1"
 class Built:
     """The graph of the program: `of(type)` lists resources of a type, `one(type, name)` finds one."""
 
-    graph: dict[str, Any]
+    graph: Graph
 
-    def of(self, type_token: str) -> list[dict[str, Any]]:
-        return [r for r in self.graph["resources"] if r["type"] == type_token]
+    def of(self, type_token: str) -> list[Resource]:
+        return [r for r in self.graph.resources if r.type == type_token]
 
-    def one(self, type_token: str, name: str) -> dict[str, Any]:
+    def one(self, type_token: str, name: str) -> Resource:
         matches = [r for r in self.of(type_token) if r["name"] == name]
         assert len(matches) == 1, (
             f"{type_token} {name}: {len(matches)} found; have {[r['name'] for r in self.of(type_token)]}"
