@@ -15,14 +15,23 @@ from pathlib import Path
 from runtime.drift import storage
 from runtime.drift.allocator import keep_freed_memory
 from runtime.drift.compare import CompareOptions
+from runtime.drift.engine import Engine, StreamOptions
 from runtime.drift.errors import DriftActionError, DriftError, DriftInputError
 from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT, build_profile, profile_bytes, save_profile
 from runtime.drift.runner import ReferenceSource, analyse, reaches, report_json, write_reports
+from runtime.drift.sources import DEFAULT_BATCH_ROWS
 from runtime.drift.statistics import warm_up
 from runtime.drift.tables import read_table
 from runtime.drift.thresholds import Thresholds
 
 EXIT_OK, EXIT_DRIFT, EXIT_INPUT = 0, 1, 2
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def _names(text: str | None) -> frozenset[str]:
@@ -57,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--psi-alert", type=float, default=Thresholds.psi_alert)
     run.add_argument("--drift-share", type=float, default=Thresholds.drift_share_alert)
     run.add_argument("--min-values", type=int, default=30, help="fewer values on a side: statistics unreliable")
+    run.add_argument(
+        "--engine",
+        choices=[str(engine) for engine in Engine],
+        default=str(Engine.LOCAL),
+        help="local: stream the current sample here in record batches (default); ray: as Ray Data tasks; "
+        "memory: read it whole",
+    )
+    run.add_argument("--batch-rows", type=_positive, default=DEFAULT_BATCH_ROWS, help="rows per record batch")
+    run.add_argument("--ray-address", help="Ray cluster to use with --engine ray (default: start a local Ray)")
 
     profile = commands.add_parser("profile", help="save a reference profile (at training time)")
     profile.add_argument("--reference", required=True, help="reference sample: .parquet/.csv, local or s3://")
@@ -89,7 +107,8 @@ def _run(args: argparse.Namespace) -> int:
         categorical=_names(args.categorical),
         prediction_column=args.prediction_column,
     )
-    report = analyse(reference, args.current, options)
+    stream = StreamOptions(engine=Engine(args.engine), batch_rows=args.batch_rows, ray_address=args.ray_address)
+    report = analyse(reference, args.current, options, stream)
     write_reports(report, args.out, args.html, f"Drift report: {args.current}")
     if not args.out:
         sys.stdout.buffer.write(report_json(report) + b"\n")

@@ -82,15 +82,19 @@ def run(profile: ReferenceProfile, current_uri: str, options: CompareOptions, st
     return run_layout(profile, layout, options, stream)
 
 
-def run_layout(
-    profile: ReferenceProfile, layout: sources.Layout, options: CompareOptions, stream: StreamOptions
-) -> Result:
-    """The streamed report over files whose layout is already known."""
+def count(profile: ReferenceProfile, layout: sources.Layout, options: CompareOptions, stream: StreamOptions) -> Totals:
+    """The merged counts of every file (streamed here or on Ray)."""
     plan = make_plan(profile, stream.counted)
     if stream.engine is Engine.RAY:
         from runtime.drift.ray_engine import ray_totals
 
-        totals = ray_totals(plan, layout, options, stream)
-    else:
-        totals = local_totals(plan, layout, options, stream)
+        return ray_totals(plan, layout, options, stream)
+    return local_totals(plan, layout, options, stream)
+
+
+def run_layout(
+    profile: ReferenceProfile, layout: sources.Layout, options: CompareOptions, stream: StreamOptions
+) -> Result:
+    """The streamed report over files whose layout is already known."""
+    totals = count(profile, layout, options, stream)
     return Result(report_from_totals(profile, totals, options), totals.partial.counted)

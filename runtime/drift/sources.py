@@ -69,13 +69,21 @@ def _schema_and_rows(uri: str, block_bytes: int) -> tuple[pa.Schema, int | None]
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
         if is_block_too_small(error):
             raise CsvBlockTooSmall from None
-        raise DriftInputError(f"{uri}: cannot read it: {error}") from None
+        raise DriftInputError(f"{uri}: cannot read it as {file_format(uri)}: {error}") from None
 
 
 def layout(uri: str, optional: frozenset[str] = frozenset(), csv_block_bytes: int = CSV_BLOCK_BYTES) -> Layout:
-    """The files under `uri` and the layout they share; a `DriftInputError` naming the first file that differs
+    """The files under `uri` and the layout they share (see `layout_of`)."""
+    return layout_of(data_files(uri), optional, csv_block_bytes)
+
+
+def layout_of(
+    files: list[str], optional: frozenset[str] = frozenset(), csv_block_bytes: int = CSV_BLOCK_BYTES
+) -> Layout:
+    """The layout `files` share, from their metadata; a `DriftInputError` naming the first file that differs
     (other columns, or a column whose kind of type changes: numbers in one file, text in another)."""
-    files = data_files(uri)
+    if not files:
+        raise DriftInputError("no data files to read")
     names: list[str] = []
     types: dict[str, pa.DataType] = {}
     required: set[str] | None = None
@@ -139,7 +147,7 @@ def file_batches(
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
         if is_block_too_small(error):
             raise CsvBlockTooSmall from None
-        raise DriftInputError(f"{uri}: cannot read it: {error}") from None
+        raise DriftInputError(f"{uri}: cannot read it as {file_format(uri)}: {error}") from None
 
 
 def stream(
