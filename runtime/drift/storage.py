@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -11,6 +15,9 @@ from urllib.parse import urlparse
 from runtime.drift.errors import DriftInputError
 
 S3_SCHEME = "s3"
+# Reports and profiles describe production traffic: only the job's user may read them.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
 
 
 @dataclass(frozen=True)
@@ -57,14 +64,46 @@ def read_bytes(uri: str) -> bytes:
         raise DriftInputError(f"cannot read {uri}: {error.strerror or error}") from None
 
 
+def make_private_dirs(path: Path) -> None:
+    """Create `path` and its missing parents with mode 0700 (`mkdir(parents=True)` would use the umask)."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=PRIVATE_DIR_MODE)
+
+
+@contextlib.contextmanager
+def private_file(path: Path) -> Iterator[Any]:
+    """A local file opened for writing with mode 0600 (also when it existed), parents created 0700; a clear
+    `DriftInputError` when it cannot be written (a directory, a full disk, no permission)."""
+    try:
+        make_private_dirs(path.parent)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+        with os.fdopen(descriptor, "wb") as handle:
+            if stat.S_ISREG(os.fstat(descriptor).st_mode):
+                os.fchmod(descriptor, PRIVATE_FILE_MODE)
+            yield handle
+    except OSError as error:
+        raise DriftInputError(f"cannot write {path}: {error.strerror or error}") from None
+
+
 def write_bytes(uri: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    """Write an object or a private local file; a clear `DriftInputError` when it cannot be written."""
     if is_s3(uri):
         location = parse_s3(uri)
-        s3_client().put_object(Bucket=location.bucket, Key=location.key, Body=data, ContentType=content_type)
+        if not location.key or location.key.endswith("/"):
+            raise DriftInputError(f"not an s3://bucket/key URI for an object: {uri!r}")
+        try:
+            s3_client().put_object(Bucket=location.bucket, Key=location.key, Body=data, ContentType=content_type)
+        except Exception as error:
+            raise DriftInputError(f"cannot write {uri}: {error}") from None
         return
-    path = Path(uri)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    with private_file(Path(uri)) as handle:
+        handle.write(data)
 
 
 def list_files(uri: str) -> list[str]:
