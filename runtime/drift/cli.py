@@ -1,7 +1,7 @@
 """`mlplat-drift`: `run` compares two samples, `profile` saves a reference profile, `job` is the CronJob.
 
 Exit codes: 0 done (drift below --fail-on), 1 drift at or above --fail-on (or the job's action failed),
-2 bad input or usage (the message says what and where).
+2 any error: bad input or usage, unwritable output, a crash (the message says what and where).
 """
 
 from __future__ import annotations
@@ -178,8 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DriftActionError as error:
         print(f"mlplat-drift: action failed: {error}", file=sys.stderr)
         return EXIT_DRIFT
-    except (DriftError, ValueError) as error:
+    except (DriftError, ValueError, OSError) as error:
         print(f"mlplat-drift: error: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as error:  # exit 1 means drift: anything unforeseen must not read as drift
+        print(f"mlplat-drift: error: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_INPUT
 
 

@@ -135,7 +135,9 @@ def file_batches(
     try:
         if file_format(uri) == "parquet":
             parquet = pq.ParquetFile(_open(uri))
-            for batch in parquet.iter_batches(batch_size=batch_rows):
+            # decoding columns in threads pays off only for files bigger than a batch
+            threads = parquet.metadata.num_rows > batch_rows
+            for batch in parquet.iter_batches(batch_size=batch_rows, use_threads=threads):
                 yield _conform(pa.Table.from_batches([batch]), plan)
         else:
             for batch in _csv_reader(uri, csv_block_bytes):
