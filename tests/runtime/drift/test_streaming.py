@@ -34,7 +34,9 @@ def tricky_tables(n_reference: int, n_current: int, seed: int = 5) -> tuple[pa.T
     with_holes[:3] = [np.inf, -np.inf, np.inf]
     colour = np.array(current["colour"].to_pylist(), dtype=object)
     colour[rng.random(n_current) < 0.15] = "never-seen"
-    reference = reference.set_column(1, "x1", pa.array(rounded_ref)).append_column("flat", pa.array([2.0] * n_reference))
+    reference = reference.set_column(1, "x1", pa.array(rounded_ref)).append_column(
+        "flat", pa.array([2.0] * n_reference)
+    )
     current = (
         current.set_column(1, "x1", pa.array(rounded_cur))
         .set_column(2, "x2", pa.array(with_holes))
