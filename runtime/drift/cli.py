@@ -7,9 +7,10 @@ Exit codes: 0 done (drift below --fail-on), 1 drift at or above --fail-on (or th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from runtime.drift import storage
@@ -17,7 +18,14 @@ from runtime.drift.allocator import keep_freed_memory
 from runtime.drift.compare import CompareOptions
 from runtime.drift.engine import Engine, StreamOptions
 from runtime.drift.errors import DriftActionError, DriftError, DriftInputError
-from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT, build_profile, profile_bytes, save_profile
+from runtime.drift.profile import (
+    DEFAULT_PROFILE_ARTIFACT,
+    ReferenceProfile,
+    build_profile,
+    profile_bytes,
+    save_profile,
+)
+from runtime.drift.profile_stream import streamed_profile
 from runtime.drift.runner import ReferenceSource, analyse, reaches, report_json, write_reports
 from runtime.drift.sources import DEFAULT_BATCH_ROWS
 from runtime.drift.statistics import warm_up
@@ -88,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
         help="keep at most this many sorted values per feature (KS then approximate)",
     )
     _add_reference_args(profile)
+    profile.add_argument(
+        "--engine",
+        choices=("local", "memory"),
+        default="local",
+        help="local: stream the sample (memory: one batch plus one column's values; default); memory: read it whole",
+    )
+    profile.add_argument("--batch-rows", type=_positive, default=DEFAULT_BATCH_ROWS, help="rows per record batch")
 
     commands.add_parser("job", help="the scheduled job: settings from MLPLAT_* environment variables")
     return parser
@@ -129,15 +144,29 @@ def _profile(args: argparse.Namespace) -> int:
         raise DriftInputError("--max-ks-values must be at least 2")
     if not args.out and not args.mlflow_run:
         raise DriftInputError("give --out, --mlflow-run or both")
-    profile = build_profile(
-        read_table(args.reference),
-        categorical=_names(args.categorical),
-        prediction_column=args.prediction_column,
-        exclude=_names(args.exclude),
-        max_ks_values=args.max_ks_values,
-        source=args.reference,
-        workers=_workers(args.workers),
-    )
+    with _reference_profile(args) as profile:
+        return _save(args, profile)
+
+
+@contextlib.contextmanager
+def _reference_profile(args: argparse.Namespace) -> Iterator[ReferenceProfile]:
+    """The profile, streamed (bounded memory, the default) or from the whole sample in memory."""
+    options = {
+        "categorical": _names(args.categorical),
+        "prediction_column": args.prediction_column,
+        "exclude": _names(args.exclude),
+        "max_ks_values": args.max_ks_values,
+    }
+    if args.engine == "memory":
+        yield build_profile(
+            read_table(args.reference), **options, source=args.reference, workers=_workers(args.workers)
+        )
+        return
+    with streamed_profile(args.reference, **options, batch_rows=args.batch_rows) as profile:
+        yield profile
+
+
+def _save(args: argparse.Namespace, profile: ReferenceProfile) -> int:
     if args.out and storage.is_s3(args.out):
         storage.write_bytes(args.out, profile_bytes(profile))
     elif args.out:
@@ -166,12 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     keep_freed_memory()
     warm_up()
+    commands = {"run": lambda: _run(args), "profile": lambda: _profile(args), "job": _job}
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "profile":
-            return _profile(args)
-        return _job()
+        return commands[args.command]()
     except DriftInputError as error:
         print(f"mlplat-drift: error: {error}", file=sys.stderr)
         return EXIT_INPUT

@@ -209,7 +209,7 @@ def _merge_numeric(into: NumericCounts, more: NumericCounts, keep_values: bool) 
     into.values = _merge_values(into.values, more.values) if keep_values else None
 
 
-def _merge_categorical(into: CategoricalValues, more: CategoricalValues) -> CategoricalValues:
+def merge_categorical(into: CategoricalValues, more: CategoricalValues) -> CategoricalValues:
     counts = dict(into.counts)
     for category, count in more.counts.items():
         counts[category] = counts.get(category, 0) + count
@@ -229,7 +229,7 @@ def merge(into: Partial, more: Partial, plan: StreamPlan) -> Partial:
         _merge_numeric(into.numeric[name], numeric, plan.numeric[name].keep_values)
     for name, categorical in more.categorical.items():
         existing = into.categorical.get(name)
-        into.categorical[name] = categorical if existing is None else _merge_categorical(existing, categorical)
+        into.categorical[name] = categorical if existing is None else merge_categorical(existing, categorical)
     for name, counts in more.counted.items():
         totals = into.counted.setdefault(name, {})
         for value, count in counts.items():

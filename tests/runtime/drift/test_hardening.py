@@ -122,7 +122,7 @@ def test_unsorted_or_oversized_values_are_refused(profile_data: bytes, tmp_path:
                 body = array.getvalue()
             target.writestr(info.filename, body)
     (tmp_path / "p.npz").write_bytes(out.getvalue())
-    with pytest.raises(DriftInputError, match="sorted_1.npy"):
+    with pytest.raises(DriftInputError, match=r"sorted_1\.npy"):
         load_profile(out.getvalue())
     assert main(["run", "--reference-profile", str(tmp_path / "p.npz"), "--current", "/nonexistent"]) == 2
 

@@ -15,7 +15,7 @@ from scipy import stats
 from runtime.drift.cli import main
 from runtime.drift.compare import CompareOptions, clean_floats, compare
 from runtime.drift.engine import Engine, StreamOptions, run
-from runtime.drift.profile import ReferenceProfile, build_profile
+from runtime.drift.profile import ReferenceProfile, build_profile, load_profile
 from runtime.drift.statistics import ks_statistic_from_counts
 from tests.runtime.drift.samples import mixed_table
 
@@ -149,3 +149,25 @@ def test_ray_engine_equals_the_local_one(tmp_path: Path, local_ray: None) -> Non
     local = streamed(profile, tmp_path / "cur", batch_rows=4096)
     assert streamed(profile, tmp_path / "cur", engine=Engine.RAY, batch_rows=3000) == local
     assert local == clean_floats(compare(profile, current, OPTIONS))
+
+
+def test_streamed_profile_equals_the_in_memory_one(tmp_path: Path) -> None:
+    from runtime.drift.profile import profile_bytes
+    from runtime.drift.profile_stream import streamed_profile
+
+    reference, _ = tricky_tables(12_000, 10)
+    write_parts(reference, tmp_path / "ref", [0, 1, 4000, 333])
+    expected = build_profile(
+        reference, categorical=frozenset({"colour"}), prediction_column="prediction", source="s", workers=1
+    )
+    options = {"categorical": frozenset({"colour"}), "prediction_column": "prediction"}
+    with streamed_profile(str(tmp_path / "ref"), **options, batch_rows=777) as profile:  # type: ignore[arg-type]
+        streamed = profile_bytes(profile)
+    assert load_profile(streamed).source == str(tmp_path / "ref")
+    same_source = build_profile(
+        reference, categorical=frozenset({"colour"}), prediction_column="prediction", source=str(tmp_path / "ref")
+    )
+    assert streamed == profile_bytes(same_source)
+    assert expected.features.keys() == load_profile(streamed).features.keys()
+    with streamed_profile(str(tmp_path / "ref"), max_ks_values=100) as bounded:
+        assert bounded.features["x0"].load_sorted().size == 100  # type: ignore[union-attr]
