@@ -65,13 +65,17 @@ class StreamPlan:
     counted: frozenset[str] = frozenset()
 
 
-def _distinct(sorted_values: FloatArray) -> FloatArray:
+def _distinct(sorted_values: FloatArray) -> tuple[FloatArray, IntArray]:
+    """The distinct values of a sorted array and how many values are <= each (one linear pass)."""
     if sorted_values.size == 0:
-        return np.empty(0)
-    keep = np.empty(sorted_values.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(sorted_values[1:], sorted_values[:-1], out=keep[1:])
-    return np.asarray(sorted_values[keep], dtype=np.float64)
+        return np.empty(0), np.empty(0, dtype=np.int64)
+    last = np.empty(sorted_values.size, dtype=bool)
+    last[-1] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=last[:-1])
+    if last.all():  # no ties: the (memory-mapped) array itself
+        return sorted_values, np.arange(1, sorted_values.size + 1, dtype=np.int64)
+    ends = np.flatnonzero(last)
+    return np.asarray(sorted_values[ends], dtype=np.float64), ends + 1
 
 
 def make_plan(profile: ReferenceProfile, counted: frozenset[str] = frozenset()) -> StreamPlan:
@@ -82,7 +86,7 @@ def make_plan(profile: ReferenceProfile, counted: frozenset[str] = frozenset()) 
         if isinstance(feature, NumericProfile):
             sorted_reference = feature.load_sorted()
             numeric[name] = NumericPlan(
-                feature.edges, _distinct(sorted_reference), keep_values=sorted_reference.size <= KS_EXACT_MAX_N
+                feature.edges, _distinct(sorted_reference)[0], keep_values=sorted_reference.size <= KS_EXACT_MAX_N
             )
         elif isinstance(feature, CategoricalProfile):
             categorical.add(name)
@@ -149,8 +153,8 @@ def value_counts(column: pa.ChunkedArray) -> dict[str | None, int]:
     return counts
 
 
-def batch_partial(plan: StreamPlan, batch: pa.Table, workers: int = 1) -> Partial:
-    """The counts of one batch (columns in `workers` threads: numpy sorts and searches release the GIL)."""
+def batch_partial(plan: StreamPlan, batch: pa.Table, pool: ThreadPoolExecutor | None = None) -> Partial:
+    """The counts of one batch (columns in the pool's threads: numpy sorts and searches release the GIL)."""
     partial = Partial(n_rows=batch.num_rows, column_names=list(batch.column_names))
 
     def one(name: str) -> None:
@@ -165,9 +169,8 @@ def batch_partial(plan: StreamPlan, batch: pa.Table, workers: int = 1) -> Partia
             partial.other[name] = ColumnCounts(column.type, len(column) - column.null_count)
 
     names = list(dict.fromkeys(batch.column_names))
-    if workers > 1 and len(names) > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(one, names))
+    if pool is not None:
+        list(pool.map(one, names))
     else:
         for name in names:
             one(name)
@@ -280,8 +283,7 @@ def _ks_from_counts(dense: IntArray, counts: NumericCounts) -> Callable[[FloatAr
         n1, n2 = int(sorted_reference.size), int(dense.sum())
         if max(n1, n2) <= KS_EXACT_MAX_N and counts.values is not None:
             return ks_test_sorted(sorted_reference, np.sort(counts.values))
-        distinct = _distinct(sorted_reference)
-        ref_le = np.searchsorted(sorted_reference, distinct, side="right")
+        _, ref_le = _distinct(sorted_reference)
         cumulative = np.cumsum(dense)
         cur_le, cur_lt = cumulative[1::2], cumulative[0:-1:2]
         statistic = ks_statistic_from_counts(ref_le, cur_le, cur_lt, dense[0:-1:2], n1, n2)
@@ -336,6 +338,11 @@ def report_from_totals(profile: ReferenceProfile, totals: Totals, options: Compa
 def accumulate(plan: StreamPlan, batches: Iterable[pa.Table], workers: int = 1) -> Totals:
     """The totals of a stream of batches."""
     totals = Totals(plan)
-    for batch in batches:
-        totals.add(batch_partial(plan, batch, workers))
+    if workers <= 1:
+        for batch in batches:
+            totals.add(batch_partial(plan, batch))
+        return totals
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for batch in batches:
+            totals.add(batch_partial(plan, batch, pool))
     return totals
