@@ -13,7 +13,6 @@ ratios: throughput over the in-memory path's, and peak RSS at the largest window
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -105,7 +104,7 @@ def _cli(args: list[str]) -> dict[str, Any]:
     """Run `mlplat-drift ARGS` in a subprocess: wall seconds and peak tree RSS."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_DEDUP_LOGS": "0"}
     started = time.perf_counter()
-    process = subprocess.Popen(  # noqa: S603 - our own console script
+    process = subprocess.Popen(
         [sys.executable, "-m", "runtime.drift", *args], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
     )
     peak = 0
