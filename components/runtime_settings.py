@@ -66,6 +66,9 @@ class DriftEnvironment:
     metrics_textfile: str | None = None
     webhook_url: str | None = None
     champion_alias: str = "champion"
+    # Windows above `ray_min_rows` (Parquet metadata) are counted on this Ray cluster (runtime/drift/ray_engine.py).
+    ray_address: str | None = None
+    ray_min_rows: int | None = None
 
     def as_env(self) -> dict[str, str]:
         env = {
@@ -83,6 +86,8 @@ class DriftEnvironment:
             "MLPLAT_DRIFT_PUSHGATEWAY_URL": self.pushgateway_url,
             "MLPLAT_DRIFT_METRICS_TEXTFILE": self.metrics_textfile,
             "MLPLAT_DRIFT_WEBHOOK_URL": self.webhook_url,
+            "MLPLAT_DRIFT_RAY_ADDRESS": self.ray_address,
+            "MLPLAT_DRIFT_RAY_MIN_ROWS": None if self.ray_min_rows is None else str(self.ray_min_rows),
         }
         env.update({key: value for key, value in optional.items() if value is not None})
         return env

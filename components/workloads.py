@@ -62,6 +62,8 @@ class WorkloadsArgs:
     feature_reader_role_arn: pulumi.Input[str]
     access_log_bucket: pulumi.Input[str]
     pushgateway_url: str
+    # The regional Ray cluster's client address (ray://HEAD:10001): the drift job counts large windows there.
+    drift_ray_address: str | None = None
     after: Sequence[pulumi.Resource] = ()  # e.g. the kube-prometheus-stack release (ServiceMonitor CRD)
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -434,6 +436,7 @@ class Workloads(pulumi.ComponentResource):
             window_minutes=settings.drift_window_minutes,
             metrics="pushgateway",
             pushgateway_url=args.pushgateway_url,
+            ray_address=args.drift_ray_address,
         ).as_env()
         env |= {"AWS_REGION": args.region, "AWS_DEFAULT_REGION": args.region}
         container = {
