@@ -18,15 +18,14 @@ from runtime.drift.errors import DriftError, DriftInputError
 from runtime.drift.streaming import StreamPlan, Totals, accumulate
 from runtime.drift.tables import CSV_BLOCK_BYTES
 
-# Files per Ray task: enough rows per task that its merged counts are worth shipping.
-FILES_PER_TASK_ROWS = 2_000_000
+# Tasks per Ray CPU: a little load balancing, few partial totals to ship (each up to 16 bytes per reference value
+# per numeric feature).
+TASKS_PER_CPU = 2
 
 
 def _groups(layout: sources.Layout, parallelism: int) -> list[list[str]]:
-    """Files split into at least `parallelism` groups of consecutive files (more when there are many)."""
-    n_groups = max(1, min(len(layout.files), parallelism * 4))
-    if layout.n_rows:
-        n_groups = max(n_groups, min(len(layout.files), layout.n_rows // FILES_PER_TASK_ROWS))
+    """Files split into `TASKS_PER_CPU` groups of consecutive files per CPU (fewer when there are fewer files)."""
+    n_groups = max(1, min(len(layout.files), parallelism * TASKS_PER_CPU))
     bounds = np.linspace(0, len(layout.files), n_groups + 1).astype(int)
     return [layout.files[start:end] for start, end in itertools.pairwise(bounds) if end > start]
 

@@ -104,6 +104,8 @@ class NumericCounts:
     codes: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     code_counts: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     values: FloatArray | None = None
+    # All 2U + 1 code counts, instead of `codes`/`code_counts`, when most are non-zero (a Ray task's totals).
+    dense: IntArray | None = None
 
 
 @dataclass
@@ -258,15 +260,21 @@ class Totals:
             dense = self.dense.get(name)
             if dense is None:
                 dense = self.dense[name] = np.zeros(2 * self.plan.numeric[name].distinct.size + 1, dtype=np.int64)
-            dense[numeric.codes] += numeric.code_counts
+            if numeric.dense is not None:
+                dense += numeric.dense
+            else:
+                dense[numeric.codes] += numeric.code_counts
         merge(self.partial, _without_codes(more), self.plan)
 
     def sparse(self) -> Partial:
-        """The totals as one partial (what a Ray task returns)."""
+        """The totals as one partial (what a Ray task returns): code counts sparse, or dense when most are set."""
         partial = self.partial
         for name, dense in self.dense.items():
             codes = np.flatnonzero(dense)
-            partial.numeric[name].codes, partial.numeric[name].code_counts = codes, dense[codes]
+            if codes.size > dense.size // 3:
+                partial.numeric[name].dense = dense
+            else:
+                partial.numeric[name].codes, partial.numeric[name].code_counts = codes, dense[codes]
         return partial
 
 
