@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                 "columns": f"{N_NUMERIC} numeric (4 of them x5/x10 rounded to 0.1: ties) + {N_CATEGORICAL} categorical",
                 "file_rows": FILE_ROWS,
                 "sizes_m": sizes,
-                "note": f"window N lists N 1M-row files, hard links to {DISTINCT_FILES} generated ones (odd ones drifted)",
+                "note": f"window N: N 1M-row files, hard links to {DISTINCT_FILES} generated ones (odd ones drifted)",
             },
             "results": results,
             "reports_identical_across_engines": identical,
