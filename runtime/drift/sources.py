@@ -48,8 +48,12 @@ def _family(data_type: pa.DataType) -> str:
 
 
 def _open(uri: str) -> Any:
-    """A local path, or the object's bytes (S3 objects are read whole: one file at a time)."""
-    return io.BytesIO(storage.read_bytes(uri)) if storage.is_s3(uri) else uri
+    """A local path; for S3, Parquet is read by ranged GETs (footer, then column chunks), CSV whole."""
+    if not storage.is_s3(uri):
+        return uri
+    if file_format(uri) == "parquet":
+        return storage.S3RangeReader(uri)
+    return io.BytesIO(storage.read_bytes(uri))
 
 
 def _csv_reader(uri: str, block_bytes: int) -> pacsv.CSVStreamingReader:

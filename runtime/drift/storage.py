@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 from collections.abc import Iterator
@@ -89,6 +90,50 @@ def private_file(path: Path) -> Iterator[Any]:
             yield handle
     except OSError as error:
         raise DriftInputError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+class S3RangeReader(io.RawIOBase):
+    """A seekable read-only file over one S3 object, each read a ranged GET: Parquet readers fetch the footer
+    and the column chunks they need, so a large object is never held whole."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__()
+        self.uri = uri
+        self._location = parse_s3(uri)
+        try:
+            head = s3_client().head_object(Bucket=self._location.bucket, Key=self._location.key)
+        except Exception as error:
+            raise DriftInputError(f"cannot read {uri}: {error}") from None
+        self.size = int(head["ContentLength"])
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self.size - self._position)
+        if wanted <= 0:
+            return 0
+        byte_range = f"bytes={self._position}-{self._position + wanted - 1}"
+        try:
+            response = s3_client().get_object(Bucket=self._location.bucket, Key=self._location.key, Range=byte_range)
+            data = response["Body"].read()
+        except Exception as error:
+            raise DriftInputError(f"cannot read {self.uri}: {error}") from None
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
 
 
 def write_bytes(uri: str, data: bytes, content_type: str = "application/octet-stream") -> None:

@@ -171,3 +171,26 @@ def test_streamed_profile_equals_the_in_memory_one(tmp_path: Path) -> None:
     assert expected.features.keys() == load_profile(streamed).features.keys()
     with streamed_profile(str(tmp_path / "ref"), max_ks_values=100) as bounded:
         assert bounded.features["x0"].load_sorted().size == 100  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_an_s3_prefix_is_streamed_by_ranged_reads(aws_env: Any) -> None:
+    import io
+
+    import boto3
+
+    from runtime.drift import storage
+
+    storage.s3_client.cache_clear()
+    boto3.client("s3").create_bucket(Bucket="stream", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    reference, current = tricky_tables(4000, 9000, seed=3)
+    offset = 0
+    for index, size in enumerate((4000, 0, 5000)):
+        buffer = io.BytesIO()
+        pq.write_table(current.slice(offset, size), buffer, row_group_size=1000)
+        storage.write_bytes(f"s3://stream/logs/hour={index}/part-{index}.parquet", buffer.getvalue())
+        offset += size
+    profile = profile_of(reference)
+    report = clean_floats(run(profile, "s3://stream/logs", OPTIONS, StreamOptions(batch_rows=700)).report)
+    assert report == clean_floats(compare(profile, current, OPTIONS))
+    storage.s3_client.cache_clear()
