@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -34,7 +35,7 @@ FILE_ROWS = 1_000_000
 REFERENCE_ROWS = 1_000_000
 CATEGORIES = np.array(["red", "green", "blue", "amber", "violet"])
 CATEGORY_P = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
-SAMPLE_SECONDS = 0.05
+SAMPLE_SECONDS = 0.2
 # Distinct 1M-row files generated; bigger windows list them again (hard links): 10 GB of random floats would
 # cost ~15 minutes of both cores to generate on the 2-core machine, and repetition changes no per-row cost.
 DISTINCT_FILES = 10
@@ -107,8 +108,11 @@ def _tree_rss(root: int) -> int:
 
 
 def _cli(args: list[str]) -> dict[str, Any]:
-    """Run `mlplat-drift ARGS` in a subprocess: wall seconds and peak tree RSS."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_DEDUP_LOGS": "0"}
+    """Run `mlplat-drift ARGS` in a subprocess: wall seconds, CPU seconds of it and every descendant it
+    reaped (Ray's raylet and workers included), and peak tree RSS."""
+    # A loaded machine starts a raylet slowly: wait for it rather than fail.
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_DEDUP_LOGS": "0", "RAY_raylet_start_wait_time_s": "300"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "runtime.drift", *args], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
@@ -128,9 +132,11 @@ def _cli(args: list[str]) -> dict[str, Any]:
     stop.set()
     sampler.join()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if process.returncode not in (0, 1):
         raise RuntimeError(f"mlplat-drift {' '.join(args)} failed ({process.returncode}): {stderr[-2000:]}")
-    return {"seconds": round(seconds, 2), "peak_rss_mib": round(peak / 2**20, 1)}
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "peak_rss_mib": round(peak / 2**20, 1)}
 
 
 def _run(profile: Path, window: Path, engine: str, rows: int, out: Path) -> dict[str, Any]:
@@ -179,10 +185,13 @@ def main(argv: list[str] | None = None) -> int:
             ratios[f"{engine}_peak_rss_{largest}_over_1M"] = round(
                 figures[largest]["peak_rss_mib"] / figures["1M"]["peak_rss_mib"], 2
             )
-        for size, memory in results.get("memory", {}).items():
-            if engine != "memory" and size in figures:
-                ratios[f"{engine}_throughput_over_memory_{size}"] = round(
-                    figures[size]["rows_per_second"] / memory["rows_per_second"], 2
+        for window, memory in results.get("memory", {}).items():
+            if engine != "memory" and window in figures:
+                ratios[f"{engine}_throughput_over_memory_{window}"] = round(
+                    figures[window]["rows_per_second"] / memory["rows_per_second"], 2
+                )
+                ratios[f"{engine}_cpu_throughput_over_memory_{window}"] = round(
+                    figures[window]["rows_per_cpu_second"] / memory["rows_per_cpu_second"], 2
                 )
     write_result(
         "drift_scale",

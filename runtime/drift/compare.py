@@ -329,8 +329,10 @@ def _dataset_entry(
 
 def duplicate_names(names: list[str]) -> list[str]:
     """Column names that occur more than once, in order."""
-    seen: set[str] = set()
-    return list(dict.fromkeys(name for name in names if name in seen or seen.add(name)))
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return [name for name, count in counts.items() if count > 1]
 
 
 def reported_names(profile: ReferenceProfile, current_names: list[str], options: CompareOptions) -> list[str]:

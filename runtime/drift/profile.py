@@ -300,9 +300,9 @@ def _feature_meta(entry: dict[str, Any], index: int) -> _NumericMeta | _Categori
 def _read_npy_header(handle: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
     version = np.lib.format.read_magic(handle)
     if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(handle)  # type: ignore[no-any-return]
+        return np.lib.format.read_array_header_1_0(handle)
     if version == (2, 0):
-        return np.lib.format.read_array_header_2_0(handle)  # type: ignore[no-any-return]
+        return np.lib.format.read_array_header_2_0(handle)
     raise ValueError(f"unsupported .npy version {version}")
 
 

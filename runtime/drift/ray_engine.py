@@ -84,7 +84,7 @@ def ray_totals(plan: StreamPlan, layout: sources.Layout, options: CompareOptions
     groups = _groups(layout, parallelism)
     items = [{"files": np.array(group, dtype=object)} for group in groups]
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        _count_files,
+        _count_files,  # type: ignore[arg-type]  # extra arguments come from fn_kwargs
         batch_size=1,
         fn_kwargs={
             "plan": plan,
