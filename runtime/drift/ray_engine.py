@@ -8,7 +8,7 @@ A local Ray is started when no address is given (dev, tests); production passes 
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from runtime.drift.compare import CompareOptions
 from runtime.drift.errors import DriftError, DriftInputError
 from runtime.drift.streaming import StreamPlan, Totals, accumulate
 from runtime.drift.tables import CSV_BLOCK_BYTES
+
+if TYPE_CHECKING:
+    from runtime.drift.engine import StreamOptions
 
 # Tasks per Ray CPU: a little load balancing, few partial totals to ship (each up to 16 bytes per reference value
 # per numeric feature).
@@ -73,7 +76,7 @@ def _drift_error(error: BaseException) -> DriftError | None:
     return None
 
 
-def ray_totals(plan: StreamPlan, layout: sources.Layout, options: CompareOptions, stream: Any) -> Totals:
+def ray_totals(plan: StreamPlan, layout: sources.Layout, options: CompareOptions, stream: StreamOptions) -> Totals:
     """The totals of every file, counted by Ray Data tasks (one CPU each) and merged here."""
     import ray
     import ray.data

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -169,7 +168,3 @@ def next_block_bytes(block_bytes: int) -> int:
     if block_bytes >= MAX_CSV_BLOCK_BYTES:
         raise DriftInputError(f"a CSV field is larger than {MAX_CSV_BLOCK_BYTES >> 20} MiB")
     return min(block_bytes * 8, MAX_CSV_BLOCK_BYTES)
-
-
-def local_path(uri: str) -> Path | None:
-    return None if storage.is_s3(uri) else Path(uri)

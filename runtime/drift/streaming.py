@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from runtime.drift.columns import CategoricalValues, categorical_values, finite_values
+from runtime.drift.columns import CategoricalValues, categorical_values, finite_values, is_supported_type
 from runtime.drift.compare import (
     CompareOptions,
     NumericCurrent,
@@ -41,8 +41,6 @@ from runtime.drift.statistics import (
     ks_statistic_from_counts,
     ks_test_sorted,
 )
-
-RowFilter = Callable[[pa.Table], pa.Table]
 
 
 @dataclass(frozen=True)
@@ -163,9 +161,9 @@ def batch_partial(plan: StreamPlan, batch: pa.Table, pool: ThreadPoolExecutor | 
         column = batch.column(name)
         if name in plan.counted:
             partial.counted[name] = value_counts(column)
-        if name in plan.numeric and _comparable(column.type):
+        if name in plan.numeric and is_supported_type(column.type):
             partial.numeric[name] = _numeric_counts(plan.numeric[name], column, name)
-        elif name in plan.categorical and _comparable(column.type):
+        elif name in plan.categorical and is_supported_type(column.type):
             partial.categorical[name] = categorical_values(column, name, "current")
         else:
             partial.other[name] = ColumnCounts(column.type, len(column) - column.null_count)
@@ -177,12 +175,6 @@ def batch_partial(plan: StreamPlan, batch: pa.Table, pool: ThreadPoolExecutor | 
         for name in names:
             one(name)
     return partial
-
-
-def _comparable(data_type: pa.DataType) -> bool:
-    from runtime.drift.columns import is_supported_type
-
-    return is_supported_type(data_type)
 
 
 def _merge_sparse(

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from scipy import stats
+from scipy.spatial.distance import jensenshannon
 
 from runtime.drift.cli import main
 from runtime.drift.compare import CompareOptions, clean_floats, compare
@@ -84,6 +85,13 @@ def test_streamed_report_equals_the_in_memory_one_and_scipy(tmp_path: Path, n_re
         assert expected["features"][name]["ks_statistic"] == float(ks.statistic), name
         assert expected["features"][name]["ks_pvalue"] == pytest.approx(float(ks.pvalue), rel=1e-8, abs=1e-300)
     colour = expected["features"]["colour"]
+    ref_colour, cur_colour = reference["colour"].to_pylist(), current["colour"].to_pylist()
+    categories = sorted(set(ref_colour) | set(cur_colour))
+    table = np.array([[ref_colour.count(k) for k in categories], [cur_colour.count(k) for k in categories]])
+    chi2 = stats.chi2_contingency(table)
+    assert (colour["chi2_statistic"], colour["chi2_pvalue"]) == (float(chi2.statistic), float(chi2.pvalue))
+    r, c = table[0] / table[0].sum(), table[1] / table[1].sum()
+    assert colour["js_distance"] == float(jensenshannon(r, c, base=2))
     assert colour["unseen_share"] == pytest.approx(np.mean(np.array(current["colour"].to_pylist()) == "never-seen"))
     assert "not seen in the reference" in " ".join(colour["problems"])
     assert expected["features"]["flat"]["psi"] is not None
