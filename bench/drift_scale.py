@@ -143,9 +143,10 @@ def _run(profile: Path, window: Path, engine: str, rows: int, out: Path) -> dict
     args = ["run", "--reference-profile", str(profile), "--current", str(window), "--engine", engine]
     figures = _cli([*args, "--categorical", "c0,c1,c2", "--out", str(out), "--workers", "2"])
     figures["rows_per_second"] = round(rows / figures["seconds"])
+    figures["rows_per_cpu_second"] = round(rows / figures["cpu_seconds"])
     print(
-        f"  {engine:>6} {rows:>11,} rows: {figures['seconds']:7.1f} s  "
-        f"{figures['rows_per_second']:>11,} rows/s  peak RSS {figures['peak_rss_mib']:8.1f} MiB",
+        f"  {engine:>6} {rows:>11,} rows: {figures['seconds']:7.1f} s ({figures['cpu_seconds']:7.1f} s CPU) "
+        f"{figures['rows_per_second']:>10,} rows/s  peak RSS {figures['peak_rss_mib']:8.1f} MiB",
         flush=True,
     )
     return figures
