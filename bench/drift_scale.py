@@ -13,6 +13,7 @@ ratios: throughput over the in-memory path's, and peak RSS at the largest window
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -26,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.common import machine, versions, write_result
+from bench.common import RESULTS, machine, versions, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "build" / "bench-drift-scale"
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1,10,50", help="window sizes in millions of rows")
     parser.add_argument("--engines", default="memory,local,ray")
     parser.add_argument("--memory-max", type=int, default=10, help="largest window (M rows) run in memory")
+    parser.add_argument("--append", action="store_true", help="add to the figures already in the results file")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     engines = args.engines.split(",")
@@ -166,18 +168,29 @@ def main(argv: list[str] | None = None) -> int:
     windows = {size: _generate(size) for size in sizes}
     print(f"data ready in {time.perf_counter() - generated:.0f} s under {WORK}", flush=True)
     results: dict[str, dict[str, Any]] = {}
-    identical: dict[str, bool] = {}
+    identical: dict[str, Any] = {}
+    previous = RESULTS / "drift_scale.json"
+    if args.append and previous.exists():
+        earlier = json.loads(previous.read_text())
+        results, identical = earlier["results"], earlier["reports_identical_across_engines"]
+        sizes = sorted({*earlier["data"]["sizes_m"], *sizes})
     for size in sizes:
         rows = size * FILE_ROWS
         reports: dict[str, bytes] = {}
         for engine in engines:
+            out = WORK / f"report-{size}m-{engine}.json"
+            if f"{size}M" in results.get(engine, {}) and out.exists():
+                reports[engine] = out.read_bytes()  # measured by an earlier run (--append): still compared
+                continue
             if engine == "memory" and size > args.memory_max:
                 continue
-            out = WORK / f"report-{size}m-{engine}.json"
             results.setdefault(engine, {})[f"{size}M"] = _run(profile, windows[size], engine, rows, out)
             reports[engine] = out.read_bytes()
-        identical[f"{size}M"] = len(set(reports.values())) == 1
-        if not identical[f"{size}M"]:
+        if not reports:
+            continue
+        same = len(set(reports.values())) == 1
+        identical[f"{size}M"] = same if len(reports) > 1 else f"only {', '.join(reports)} run"
+        if not same:
             print(f"reports differ at {size}M rows: {sorted(reports)}", file=sys.stderr)
     largest = f"{max(sizes)}M"
     ratios: dict[str, Any] = {}
@@ -212,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             "ratios": ratios,
         },
     )
-    return 0 if all(identical.values()) else 1
+    return 0 if all(value is not False for value in identical.values()) else 1
 
 
 if __name__ == "__main__":
