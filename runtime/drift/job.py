@@ -215,7 +215,7 @@ def _count_window(
     files = window_files(settings.prediction_log_uri, settings.model_name, window)
     if not files:
         return None
-    layout = sources.layout_of(files, optional=frozenset({*prediction_log.META_COLUMNS, prediction_log.CALLER_COLUMN}))
+    layout = sources.layout_of(files, any_columns=True)
     use_ray = (
         settings.drift_ray_address is not None
         and layout.n_rows is not None

@@ -81,10 +81,17 @@ def layout(uri: str, optional: frozenset[str] = frozenset(), csv_block_bytes: in
 
 
 def layout_of(
-    files: list[str], optional: frozenset[str] = frozenset(), csv_block_bytes: int = CSV_BLOCK_BYTES
+    files: list[str],
+    optional: frozenset[str] = frozenset(),
+    csv_block_bytes: int = CSV_BLOCK_BYTES,
+    *,
+    any_columns: bool = False,
 ) -> Layout:
     """The layout `files` share, from their metadata; a `DriftInputError` naming the first file that differs
-    (other columns, or a column whose kind of type changes: numbers in one file, text in another)."""
+    (other columns, or a column whose kind of type changes: numbers in one file, text in another).
+
+    `any_columns` lets files differ in their columns (each missing one read as null), as the job needs: a
+    window can span two model versions with different features, and only one version's rows are kept."""
     if not files:
         raise DriftInputError("no data files to read")
     names: list[str] = []
@@ -99,7 +106,7 @@ def layout_of(
         duplicates = sorted({name for name in here if here.count(name) > 1})
         if duplicates:
             raise DriftInputError(f"{found}: duplicate columns {', '.join(duplicates)}")
-        mandatory = set(here) - optional
+        mandatory = set() if any_columns else set(here) - optional
         if required is None:
             required = mandatory
         elif mandatory != required:
@@ -119,7 +126,7 @@ def layout_of(
                 raise DriftInputError(
                     f"{found}: column {field.name!r} has type {field.type} here but {known} in earlier files"
                 )
-    return Layout(files, names, types, optional, n_rows)
+    return Layout(files, names, types, frozenset(names) if any_columns else optional, n_rows)
 
 
 def _conform(table: pa.Table, plan: Layout) -> pa.Table:

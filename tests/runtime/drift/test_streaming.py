@@ -16,6 +16,7 @@ from scipy.spatial.distance import jensenshannon
 from runtime.drift.cli import main
 from runtime.drift.compare import CompareOptions, clean_floats, compare
 from runtime.drift.engine import Engine, StreamOptions, run
+from runtime.drift.errors import DriftInputError
 from runtime.drift.profile import ReferenceProfile, build_profile, load_profile
 from runtime.drift.statistics import ks_statistic_from_counts
 from tests.runtime.drift.samples import mixed_table
@@ -202,3 +203,19 @@ def test_an_s3_prefix_is_streamed_by_ranged_reads(aws_env: Any) -> None:
     report = clean_floats(run(profile, "s3://stream/logs", OPTIONS, StreamOptions(batch_rows=700)).report)
     assert report == clean_floats(compare(profile, current, OPTIONS))
     storage.s3_client.cache_clear()
+
+
+def test_the_job_reads_windows_whose_files_differ_in_columns(tmp_path: Path) -> None:
+    """A window can span two model versions with different features: the job's layout reads a column a
+    file lacks as null (the in-memory path's permissive concatenation did the same); `run` refuses."""
+    from runtime.drift import sources
+
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pq.write_table(pa.table({"x": [1.0, 2.0], "old": ["a", "b"]}), first)
+    pq.write_table(pa.table({"x": [3.0], "new": [5.0]}), second)
+    layout = sources.layout_of([str(first), str(second)], any_columns=True)
+    assert layout.names == ["x", "old", "new"]
+    batches = list(sources.stream(layout))
+    assert batches[1].column("old").to_pylist() == [None] and batches[0].column("new").to_pylist() == [None, None]
+    with pytest.raises(DriftInputError, match=r"b\.parquet: its columns differ"):
+        sources.layout_of([str(first), str(second)])
