@@ -180,7 +180,7 @@ def test_every_error_exits_2(samples: tuple[Path, Path], tmp_path: Path, profile
 def test_report_size_is_bounded_whatever_the_values() -> None:
     """Item 14: 30 distinct 1 MB category values gave 46 MB of JSON and 72 MB of HTML."""
     reference = pa.table({"c": ["a", "b"] * 200})
-    current = pa.table({"c": [f"{i:02d}" + "x" * (1 << 20) for i in range(30)] * 10})
+    current = pa.table({"c": [f"{i:02d}" + "x" * (1 << 20) for i in range(30)]})
     report = compare(build_profile(reference, workers=1), current, CompareOptions(workers=1))
     assert len(report_json(report)) < 50_000
     assert len(render_html(report, "t")) < 200_000
