@@ -5,6 +5,8 @@ Providers are created here, one per region, and passed down; components never re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_aws as aws
 
@@ -12,12 +14,23 @@ from components import cluster_addons, eks_cluster, gpu_node_pool, interruption_
 from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.feature_store import ClusterIdentity, FeatureStore, FeatureStoreArgs
+from components.ingress import ServingIngress, ServingIngressArgs
 from components.kms_key import KmsKey, KmsKeyArgs
+from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.mlflow import Mlflow, MlflowArgs
 from components.model_artifacts import ModelArtifacts, ModelArtifactsArgs
-from components.naming import region_code
 from components.network import RegionalNetwork, RegionalNetworkArgs
 from components.observability import Observability, ObservabilityArgs
+from components.public_zone import PublicZone, PublicZoneArgs
+from components.registry_access import (
+    RegistryBackups,
+    RegistryBackupsArgs,
+    RegistryEndpoint,
+    RegistryEndpointArgs,
+    RegistryEndpointService,
+    RegistryEndpointServiceArgs,
+    registry_tracking_uri,
+)
 from components.workloads import Workloads, WorkloadsArgs, model_bucket_name
 
 
@@ -114,9 +127,15 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
 
 
 def default_tracking_uri(primary_region: str) -> str:
-    """Where other regions reach the one MLflow: the primary cluster's internal NLB (`mlflow-internal`) under a
-    private DNS name the operator points at it over the inter-region network (`workloads.tracking_uri` overrides)."""
-    return f"http://mlflow.{region_code(primary_region)}.mlplat.internal:{mlflow.PORT}"
+    """Where other regions reach the one MLflow: its private name, resolved in every region's VPC to the primary
+    region's registry NLB or to this region's PrivateLink endpoint to it (`workloads.tracking_uri` overrides)."""
+    return registry_tracking_uri(primary_region)
+
+
+def stack_reference(stack: str) -> pulumi.StackReference:
+    """Another stack's outputs. Stacks deploy one way (global, the primary region, then the others), so a stack only
+    ever reads stacks deployed before it."""
+    return pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{stack}")
 
 
 def _compose_runtime(
@@ -207,7 +226,111 @@ def _compose_runtime(
             opts=after_cluster,
         )
         exports |= {"mlflow_db_endpoint": server.db.address, "mlflow_role_arn": server.role.arn}
+    _compose_traffic(
+        deployment, stack, prefix=prefix, tags=tags, network=network, cluster=cluster, account_id=account_id,
+        partition=partition, serving=[workloads], registry=[server] if stack.mlflow.enabled else [], opts=opts,
+    )  # fmt: skip
     pulumi.export("runtime", exports)
+
+
+def _compose_traffic(
+    deployment: Deployment,
+    stack: RegionalStackConfig,
+    *,
+    prefix: str,
+    tags: dict[str, str],
+    network: RegionalNetwork,
+    cluster: eks_cluster.EksCluster,
+    account_id: pulumi.Output[str],
+    partition: pulumi.Output[str],
+    serving: Sequence[pulumi.Resource],
+    registry: Sequence[pulumi.Resource],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Traffic entry (ALB + WAF + DNS names), the registry from every region (PrivateLink), and the registry
+    database's backups in a second region of its jurisdiction (docs/dr.md)."""
+    after_cluster = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
+    controller = LoadBalancerController(
+        prefix,
+        LoadBalancerControllerArgs(
+            cluster=cluster.ref, region=stack.region, account_id=account_id, partition=partition,
+            vpc_id=network.vpc_id, target_group_prefix=prefix, tags=tags,
+        ),
+        opts=after_cluster,
+    )  # fmt: skip
+    traffic = deployment.platform.traffic
+    exports: dict[str, object] = {}
+    if stack.ingress.enabled and traffic is not None:
+        dns = stack_reference(deployment.global_stack_name()).get_output("dns")
+        ingress = ServingIngress(
+            prefix,
+            ServingIngressArgs(
+                cluster=cluster.ref,
+                region=stack.region,
+                jurisdiction=stack.jurisdiction,
+                account_id=account_id,
+                partition=partition,
+                vpc_id=network.vpc_id,
+                vpc_cidr=str(stack.network.cidr),
+                public_subnet_ids=network.public_subnet_ids,
+                private_subnet_ids=network.private_subnet_ids,
+                settings=stack.ingress,
+                domain=traffic.domain,
+                zone_id=dns.apply(lambda d: d["zone_id"]),
+                tenants=deployment.residency().tenants_in(stack.region),
+                deletion_protection=stack.environment == "production",
+                after=[*serving, controller],
+                tags=tags,
+            ),
+            opts=after_cluster,
+        )
+        exports |= {
+            "serving_url": f"https://{ingress.region_fqdn}",
+            "jurisdiction_url": f"https://{ingress.jurisdiction_fqdn}",
+            "load_balancer_dns_name": ingress.load_balancer.dns_name,
+        }
+    primary = deployment.platform.primary_region
+    if stack.mlflow.enabled:
+        others = sorted(s.region for s in deployment.regional().values() if s.region != stack.region)
+        service = RegistryEndpointService(
+            prefix,
+            RegistryEndpointServiceArgs(
+                cluster=cluster.ref, region=stack.region, account_id=account_id, partition=partition,
+                vpc_id=network.vpc_id, vpc_cidr=str(stack.network.cidr), subnet_ids=network.private_subnet_ids,
+                consumer_regions=others, after=[*registry, controller], tags=tags,
+            ),
+            opts=after_cluster,
+        )  # fmt: skip
+        exports["registry_endpoint_service"] = service.service_name
+        replica = stack.mlflow.backup_replica_region
+        if replica is not None and registry:
+            database = registry[0]
+            assert isinstance(database, Mlflow)
+            RegistryBackups(
+                prefix,
+                RegistryBackupsArgs(
+                    source_db_arn=database.db.arn, replica_region=replica,
+                    retention_days=stack.mlflow.backup_retention_days, account_id=account_id, partition=partition,
+                    replica_provider=regional_provider(replica, tags), tags=tags,
+                ),
+                opts=opts,
+            )  # fmt: skip
+            exports["registry_backups_region"] = replica
+    else:
+        primary_stack = deployment.registry_stack_name()
+        if primary_stack is not None:
+            traffic_outputs = stack_reference(primary_stack).get_output("traffic")
+            RegistryEndpoint(
+                prefix,
+                RegistryEndpointArgs(
+                    region=stack.region, primary_region=primary, vpc_id=network.vpc_id,
+                    subnet_ids=network.private_subnet_ids,
+                    client_security_group_id=cluster.ref.node_security_group_id,
+                    service_name=traffic_outputs.apply(lambda t: t["registry_endpoint_service"]), tags=tags,
+                ),
+                opts=opts,
+            )  # fmt: skip
+    pulumi.export("traffic", exports)
 
 
 def _compose_cluster(
@@ -353,3 +476,7 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
     pulumi.export("artifacts_key_arn", artifacts_key.arn)
     pulumi.export("repository_urls", registry.repository_urls)
     pulumi.export("model_buckets", {stack.region: models.primary.name, **models.replica_buckets})
+    traffic = deployment.platform.traffic
+    if traffic is not None:
+        zone = PublicZone(prefix, PublicZoneArgs(domain=traffic.domain, tags=tags), opts=in_primary)
+        pulumi.export("dns", {"zone_id": zone.zone_id, "domain": traffic.domain, "name_servers": zone.name_servers})

@@ -77,6 +77,20 @@ class CostConfig(StrictModel):
     default_spot_discount: float = Field(0.6, ge=0, lt=1, description="For families not listed above.")
 
 
+HOSTNAME_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
+class TrafficConfig(StrictModel):
+    """Public DNS of the platform: one hosted zone, `{region}.{domain}` per region and `{jurisdiction}.{domain}`
+    answering from that jurisdiction's healthy regions only."""
+
+    domain: str = Field(
+        pattern=HOSTNAME_PATTERN,
+        max_length=200,
+        description="The hosted zone the global stack creates; delegate it from the parent domain before regions.",
+    )
+
+
 class PlatformConfig(StrictModel):
     """`stacks/platform.yaml`: what all stacks share."""
 
@@ -85,6 +99,7 @@ class PlatformConfig(StrictModel):
     tenants: dict[str, Tenant] = Field(default_factory=dict)
     tags: TagMap = Field(default_factory=dict, description="Tags every taggable resource carries.")
     cost: CostConfig = Field(default_factory=CostConfig)
+    traffic: TrafficConfig | None = Field(None, description="Public DNS names of serving; none: no traffic entry.")
 
     def jurisdiction_of(self, region: str) -> str | None:
         for name, jurisdiction in self.jurisdictions.items():
@@ -250,6 +265,9 @@ class MlflowConfig(StrictModel):
     allocated_storage_gib: int = Field(50, ge=20, le=65536)
     max_allocated_storage_gib: int = Field(200, ge=20, le=65536, description="Storage autoscaling ceiling.")
     backup_retention_days: int = Field(14, ge=7, le=35, description="At least 7 days.")
+    backup_replica_region: Region | None = Field(
+        None, description="Automated backups replicate here (same jurisdiction): the registry survives its region."
+    )
     artifact_prefix: str = Field("mlflow", pattern=r"^[a-z0-9][a-z0-9/_-]*[a-z0-9]$", description="In the bucket.")
 
     _tag = field_validator("image_tag")(classmethod(lambda cls, v: _immutable_tag(v)))
@@ -304,6 +322,29 @@ class WorkloadsConfig(StrictModel):
         return self
 
 
+class IngressConfig(StrictModel):
+    """How clients reach serving in this region: an ALB (TLS only, WAF) bound to the serving pods."""
+
+    enabled: bool = Field(True, description="Needs `traffic.domain` in platform.yaml for its certificate and names.")
+    scheme: Literal["internet-facing", "internal"] = Field(
+        "internet-facing", description="internal: reachable from the VPC and its peers only."
+    )
+    rate_limit_per_client: int = Field(
+        2000, ge=10, le=2_000_000_000, description="Requests per client address per window before the WAF blocks it."
+    )
+    rate_window_seconds: Literal[60, 120, 300, 600] = Field(300, description="The WAF's rate evaluation window.")
+    tenant_rate_limits: dict[str, Annotated[int, Field(ge=10, le=2_000_000_000)]] = Field(
+        default_factory=dict,
+        description="Per tenant (the x-mlplat-tenant header): requests per client address per window.",
+    )
+    health_check_interval_seconds: Literal[10, 30] = Field(
+        10, description="Route 53 health check interval; 10 s drops an unhealthy region sooner."
+    )
+    health_check_failure_threshold: int = Field(3, ge=1, le=10, description="Failed checks before a region drops out.")
+    idle_timeout_seconds: int = Field(60, ge=1, le=4000, description="ALB idle connection timeout.")
+    access_logs_expire_after_days: int = Field(90, ge=1, description="ALB access logs are kept this long.")
+
+
 class StackBase(StrictModel):
     region: Region
     jurisdiction: str = Field(description="Jurisdiction the region belongs to (checked against platform.yaml).")
@@ -325,6 +366,7 @@ class RegionalStackConfig(StackBase):
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="Primary region only (issue 5).")
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     workloads: WorkloadsConfig = Field(default_factory=WorkloadsConfig)
+    ingress: IngressConfig = Field(default_factory=IngressConfig)
 
     def availability_zones(self) -> list[str]:
         if self.network.availability_zones:
@@ -398,6 +440,16 @@ class Deployment:
 
     def regional(self) -> dict[str, RegionalStackConfig]:
         return {n: s for n, s in self.stacks.items() if isinstance(s, RegionalStackConfig)}
+
+    def global_stack_name(self) -> str:
+        """The stack whose outputs every region reads (the loader guarantees there is exactly one)."""
+        return next(name for name, s in self.stacks.items() if isinstance(s, GlobalStackConfig))
+
+    def registry_stack_name(self) -> str | None:
+        """The regional stack that runs MLflow (the primary region's), if any."""
+        return next(
+            (n for n, s in self.stacks.items() if isinstance(s, RegionalStackConfig) and s.mlflow.enabled), None
+        )
 
     def tags_for(self, stack_name: str) -> dict[str, str]:
         stack = self.stacks[stack_name]
@@ -594,6 +646,30 @@ def _stack_problems(
             f"{field}.mlflow.enabled",
             f"MLflow runs only on the primary region's stack ({platform.primary_region}); one registry serves all",
         )
+    yield from _traffic_problems(platform, file, field, stack)
+
+
+def _traffic_problems(
+    platform: PlatformConfig, file: str, field: str, stack: RegionalStackConfig
+) -> Iterator[ConfigProblem]:
+    """The ingress needs the platform's domain; rate limits name known tenants; registry backups stay inside the
+    primary region's jurisdiction (model metadata is global, but the DR copy follows the jurisdiction rule anyway)."""
+    if stack.ingress.enabled and platform.traffic is None:
+        yield ConfigProblem(
+            file, f"{field}.ingress.enabled", "needs `traffic.domain` in platform.yaml (certificate and DNS names)"
+        )
+    for tenant in stack.ingress.tenant_rate_limits:
+        if tenant not in platform.tenants:
+            yield ConfigProblem(file, f"{field}.ingress.tenant_rate_limits.{tenant}", "unknown tenant")
+    replica = stack.mlflow.backup_replica_region
+    if replica is not None:
+        where = f"{field}.mlflow.backup_replica_region"
+        if replica == stack.region:
+            yield ConfigProblem(file, where, "must differ from the stack's region (a copy in the same region is no DR)")
+        elif platform.jurisdiction_of(replica) != platform.jurisdiction_of(stack.region):
+            yield ConfigProblem(
+                file, where, f"{replica} is outside {platform.jurisdiction_of(stack.region)!r}, the stack's jurisdiction"
+            )
 
 
 def _placement_problems(stacks: Mapping[str, RegionalStackConfig | GlobalStackConfig]) -> Iterator[ConfigProblem]:

@@ -85,6 +85,15 @@ def _node_pool_state(typ: str, name: str, inputs: dict[str, Any], region: str) -
     return states.get(typ, {})
 
 
+def stack_reference_outputs(reference: str) -> dict[str, Any]:
+    """What a deployed stack would export, for the outputs regional stacks read from other stacks."""
+    stack = reference.rsplit("/", 1)[-1]
+    return {
+        "dns": {"zone_id": "Z0MOCKZONE", "domain": "mock.example", "name_servers": ["ns-1.mock.example"]},
+        "traffic": {"registry_endpoint_service": f"com.amazonaws.vpce.{stack}.vpce-svc-0mock"},
+    }
+
+
 @dataclass
 class _Recorded:
     type: str
@@ -180,6 +189,39 @@ class GraphRecorder:
         elif typ == "aws:amp/workspace:Workspace":
             state["arn"] = f"arn:aws:aps:{region}:{MOCK_ACCOUNT_ID}:workspace/ws-{name}"
             state["prometheusEndpoint"] = f"https://aps-workspaces.{region}.amazonaws.com/workspaces/ws-{name}/"
+        elif typ == "aws:acm/certificate:Certificate":
+            names = [inputs.get("domainName", name), *(inputs.get("subjectAlternativeNames") or [])]
+            state["domainValidationOptions"] = [
+                {
+                    "domainName": n,
+                    "resourceRecordName": f"_mock.{n}.",
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordValue": f"_mock.acm-validations.aws.",
+                }
+                for n in names
+            ]
+        elif typ == "aws:lb/loadBalancer:LoadBalancer":
+            kind = "net" if inputs.get("loadBalancerType") == "network" else "app"
+            lb_name = inputs.get("name", name)
+            state["arn"] = f"arn:aws:elasticloadbalancing:{region}:{MOCK_ACCOUNT_ID}:loadbalancer/{kind}/{lb_name}/mock"
+            state["arnSuffix"] = f"{kind}/{lb_name}/mock"
+            state["dnsName"] = f"{lb_name}-mock.{region}.elb.amazonaws.com"
+            state["zoneId"] = "Z0MOCKELB"
+        elif typ == "aws:lb/targetGroup:TargetGroup":
+            tg_name = inputs.get("name", name)
+            state["arn"] = f"arn:aws:elasticloadbalancing:{region}:{MOCK_ACCOUNT_ID}:targetgroup/{tg_name}/mock"
+            state["arnSuffix"] = f"targetgroup/{tg_name}/mock"
+        elif typ == "aws:ec2/vpcEndpointService:VpcEndpointService":
+            state["serviceName"] = f"com.amazonaws.vpce.{region}.vpce-svc-{name}"
+        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            state["dnsEntries"] = [{"dnsName": f"vpce-{name}.vpce-svc.{region}.vpce.amazonaws.com", "hostedZoneId": "Z0"}]
+        elif typ == "aws:route53/zone:Zone":
+            state["zoneId"] = f"Z{name.upper().replace('-', '')[:20]}"
+            state["nameServers"] = ["ns-1.awsdns-mock.org"]
+        elif typ == "aws:route53/record:Record":
+            state["fqdn"] = inputs.get("name", name)
+        elif typ == "pulumi:pulumi:StackReference":
+            state = {"name": inputs.get("name", name), "outputs": stack_reference_outputs(str(inputs.get("name", name)))}
         elif typ == "aws:s3/bucket:Bucket":
             bucket = inputs.get("bucket", name)
             state["bucket"] = bucket
