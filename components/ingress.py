@@ -178,10 +178,10 @@ class ServingIngress(pulumi.ComponentResource):
 
         logs = self._log_bucket(name, args)
         self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-alb",
+            f"{name}-alb-sg",
             vpc_id=args.vpc_id,
             description=f"{name}: the serving ALB ({settings.scheme})",
-            tags={**tags, "Name": f"{name}-alb"},
+            tags={**tags, "Name": f"{name}-alb-sg"},
             opts=child,
         )
         sources = ["0.0.0.0/0"] if public else [args.vpc_cidr]
