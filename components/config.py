@@ -668,7 +668,9 @@ def _traffic_problems(
             yield ConfigProblem(file, where, "must differ from the stack's region (a copy in the same region is no DR)")
         elif platform.jurisdiction_of(replica) != platform.jurisdiction_of(stack.region):
             yield ConfigProblem(
-                file, where, f"{replica} is outside {platform.jurisdiction_of(stack.region)!r}, the stack's jurisdiction"
+                file,
+                where,
+                f"{replica} is outside {platform.jurisdiction_of(stack.region)!r}, the stack's jurisdiction",
             )
 
 

@@ -463,4 +463,3 @@ def stack_outputs(ingress: ServingIngress) -> dict[str, Any]:
         "load_balancer_dns_name": ingress.load_balancer.dns_name,
         "web_acl_arn": ingress.web_acl.arn,
     }
-

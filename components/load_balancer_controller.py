@@ -61,7 +61,9 @@ def controller_policy(partition: str, region: str, account: str, target_group_pr
                 "Sid": "Targets",
                 "Effect": "Allow",
                 "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
-                "Resource": f"arn:{partition}:elasticloadbalancing:{region}:{account}:targetgroup/{target_group_prefix}-*/*",
+                "Resource": (
+                    f"arn:{partition}:elasticloadbalancing:{region}:{account}:targetgroup/{target_group_prefix}-*/*"
+                ),
             },
             {
                 "Sid": "NodeSecurityGroupRules",

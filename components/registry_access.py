@@ -152,7 +152,9 @@ class RegistryEndpointService(pulumi.ComponentResource):
             acceptance_required=False,
             network_load_balancer_arns=[self.load_balancer.arn],
             allowed_principals=[
-                pulumi.Output.concat("arn:", args.partition, ":iam::", pulumi.Output.from_input(args.account_id), ":root")
+                pulumi.Output.concat(
+                    "arn:", args.partition, ":iam::", pulumi.Output.from_input(args.account_id), ":root"
+                )
             ],
             supported_regions=sorted({args.region, *args.consumer_regions}),
             tags={**tags, "Name": f"{name}-registry"},

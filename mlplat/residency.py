@@ -44,7 +44,8 @@ def render(report: ResidencyReport, fmt: str, stacks: Sequence[str]) -> str:
         )
     if single:
         lines.append(
-            "no DNS failover target (one region in the jurisdiction; never another jurisdiction's): " + "; ".join(single)
+            "no DNS failover target (one region in the jurisdiction; never another jurisdiction's): "
+            + "; ".join(single)
         )
     lines.append("")
     if report.paths:

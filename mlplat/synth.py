@@ -94,6 +94,49 @@ def stack_reference_outputs(reference: str) -> dict[str, Any]:
     }
 
 
+def _traffic_state(typ: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """Outputs of the traffic-entry and registry-access resources (certificates, load balancers, DNS, PrivateLink)
+    and of stack references, which other resources and stacks read."""
+    state: dict[str, Any] = {}
+    if typ == "aws:acm/certificate:Certificate":
+        names = [inputs.get("domainName", name), *(inputs.get("subjectAlternativeNames") or [])]
+        state["domainValidationOptions"] = [
+            {
+                "domainName": n,
+                "resourceRecordName": f"_mock.{n}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": "_mock.acm-validations.aws.",
+            }
+            for n in names
+        ]
+    elif typ == "aws:lb/loadBalancer:LoadBalancer":
+        kind = "net" if inputs.get("loadBalancerType") == "network" else "app"
+        lb_name = inputs.get("name", name)
+        state["arn"] = f"arn:aws:elasticloadbalancing:{region}:{MOCK_ACCOUNT_ID}:loadbalancer/{kind}/{lb_name}/mock"
+        state["arnSuffix"] = f"{kind}/{lb_name}/mock"
+        state["dnsName"] = f"{lb_name}-mock.{region}.elb.amazonaws.com"
+        state["zoneId"] = "Z0MOCKELB"
+    elif typ == "aws:lb/targetGroup:TargetGroup":
+        tg_name = inputs.get("name", name)
+        state["arn"] = f"arn:aws:elasticloadbalancing:{region}:{MOCK_ACCOUNT_ID}:targetgroup/{tg_name}/mock"
+        state["arnSuffix"] = f"targetgroup/{tg_name}/mock"
+    elif typ == "aws:ec2/vpcEndpointService:VpcEndpointService":
+        state["serviceName"] = f"com.amazonaws.vpce.{region}.vpce-svc-{name}"
+    elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+        state["dnsEntries"] = [{"dnsName": f"vpce-{name}.vpce-svc.{region}.vpce.amazonaws.com", "hostedZoneId": "Z0"}]
+    elif typ == "aws:route53/zone:Zone":
+        state["zoneId"] = f"Z{name.upper().replace('-', '')[:20]}"
+        state["nameServers"] = ["ns-1.awsdns-mock.org"]
+    elif typ == "aws:route53/record:Record":
+        state["fqdn"] = inputs.get("name", name)
+    elif typ == "pulumi:pulumi:StackReference":
+        state = {
+            "name": inputs.get("name", name),
+            "outputs": stack_reference_outputs(str(inputs.get("name", name))),
+        }
+    return state
+
+
 @dataclass
 class _Recorded:
     type: str
@@ -159,6 +202,7 @@ class GraphRecorder:
             "arn": f"arn:aws:{service}:{region}:{MOCK_ACCOUNT_ID}:{name}",
             "tagsAll": inputs.get("tags", {}),
             **_node_pool_state(typ, name, inputs, region),
+            **_traffic_state(typ, name, inputs, region),
         }
         if typ == "aws:kms/key:Key":
             state["keyId"] = f"{name}-key-id"
@@ -189,39 +233,6 @@ class GraphRecorder:
         elif typ == "aws:amp/workspace:Workspace":
             state["arn"] = f"arn:aws:aps:{region}:{MOCK_ACCOUNT_ID}:workspace/ws-{name}"
             state["prometheusEndpoint"] = f"https://aps-workspaces.{region}.amazonaws.com/workspaces/ws-{name}/"
-        elif typ == "aws:acm/certificate:Certificate":
-            names = [inputs.get("domainName", name), *(inputs.get("subjectAlternativeNames") or [])]
-            state["domainValidationOptions"] = [
-                {
-                    "domainName": n,
-                    "resourceRecordName": f"_mock.{n}.",
-                    "resourceRecordType": "CNAME",
-                    "resourceRecordValue": f"_mock.acm-validations.aws.",
-                }
-                for n in names
-            ]
-        elif typ == "aws:lb/loadBalancer:LoadBalancer":
-            kind = "net" if inputs.get("loadBalancerType") == "network" else "app"
-            lb_name = inputs.get("name", name)
-            state["arn"] = f"arn:aws:elasticloadbalancing:{region}:{MOCK_ACCOUNT_ID}:loadbalancer/{kind}/{lb_name}/mock"
-            state["arnSuffix"] = f"{kind}/{lb_name}/mock"
-            state["dnsName"] = f"{lb_name}-mock.{region}.elb.amazonaws.com"
-            state["zoneId"] = "Z0MOCKELB"
-        elif typ == "aws:lb/targetGroup:TargetGroup":
-            tg_name = inputs.get("name", name)
-            state["arn"] = f"arn:aws:elasticloadbalancing:{region}:{MOCK_ACCOUNT_ID}:targetgroup/{tg_name}/mock"
-            state["arnSuffix"] = f"targetgroup/{tg_name}/mock"
-        elif typ == "aws:ec2/vpcEndpointService:VpcEndpointService":
-            state["serviceName"] = f"com.amazonaws.vpce.{region}.vpce-svc-{name}"
-        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
-            state["dnsEntries"] = [{"dnsName": f"vpce-{name}.vpce-svc.{region}.vpce.amazonaws.com", "hostedZoneId": "Z0"}]
-        elif typ == "aws:route53/zone:Zone":
-            state["zoneId"] = f"Z{name.upper().replace('-', '')[:20]}"
-            state["nameServers"] = ["ns-1.awsdns-mock.org"]
-        elif typ == "aws:route53/record:Record":
-            state["fqdn"] = inputs.get("name", name)
-        elif typ == "pulumi:pulumi:StackReference":
-            state = {"name": inputs.get("name", name), "outputs": stack_reference_outputs(str(inputs.get("name", name)))}
         elif typ == "aws:s3/bucket:Bucket":
             bucket = inputs.get("bucket", name)
             state["bucket"] = bucket

@@ -173,8 +173,17 @@ class DevPlatform:
         }
 
     def down(self) -> list[str]:
-        """Stops exactly the processes whose pidfiles `up` wrote, newest first."""
+        """Stops exactly the processes whose pidfiles `up` wrote, newest first (extra regions' before the base)."""
         stopped = []
+        for path in sorted((self.state / "pids").glob("*@*.pid"), reverse=True):
+            try:
+                pid: int | None = int(path.read_text().strip())
+            except ValueError:
+                pid = None
+            if pid is not None and pid_alive(pid):
+                stop_pid(pid)
+                stopped.append(path.stem)
+            path.unlink(missing_ok=True)
         for name in reversed(SERVICES):
             path = self.state / "pids" / f"{name}.pid"
             pid = self.pid_of(name)

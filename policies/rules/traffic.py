@@ -25,7 +25,9 @@ WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
 ACCELERATOR = "aws:globalaccelerator/accelerator:Accelerator"
 ACCELERATOR_LISTENER = "aws:globalaccelerator/listener:Listener"
 ENDPOINT_GROUP = "aws:globalaccelerator/endpointGroup:EndpointGroup"
-REGION_IN_HOST = re.compile(r"(?:^|\.)([a-z]{2}(?:-gov)?-[a-z]+-\d)\.(?:elb|elasticbeanstalk|execute-api)\.amazonaws\.com\.?$")
+REGION_IN_HOST = re.compile(
+    r"(?:^|\.)([a-z]{2}(?:-gov)?-[a-z]+-\d)\.(?:elb|elasticbeanstalk|execute-api)\.amazonaws\.com\.?$"
+)
 REGION_LABEL = re.compile(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d$")
 # Elastic Load Balancing security policies that allow TLS 1.2 and newer only (AWS docs, "Security policies").
 TLS12_POLICY = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]|TLS-1-2|FS-1-2|TLS13-1-3-PQ|TLS13-1-2-PQ)")
@@ -174,4 +176,3 @@ def public_alb_has_waf(graph: Graph, _: StackContext) -> Iterator[tuple[Resource
             continue
         if str(balancer["name"]) not in protected and str(inputs.get("name")) not in protected:
             yield balancer, "internet-facing ALB has no WAF web ACL association"
-
