@@ -6,12 +6,14 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import testinfra
 
-from mlplat.dev.demo import DemoResult, DemoSize, run_demo
+from mlplat.dev.demo import DemoResult, DemoSize, materialize, run_demo
 from mlplat.dev.platform import SERVICES, DevPlatform, DevPorts
-from mlplat.processes import free_port, pid_alive
+from mlplat.dev.regions import FailoverClient, RegionReplica, save_regions
+from mlplat.processes import free_port, pid_alive, stop_pid
 from tests.conftest import ROOT
 
 SMALL = DemoSize(training_rows=4000, entities_per_tenant=150, canary_requests=60, shifted_requests=150)
@@ -81,3 +83,38 @@ def test_status_and_down_of_a_platform_that_is_not_running(tmp_path: Path) -> No
     platform = DevPlatform(root=ROOT, state=tmp_path / "state")
     assert all(row["pid"] is None for row in platform.status().values())
     assert platform.down() == []
+
+
+# Runs last in this module: it stops the base region's serving process to show failover.
+def test_eu_failover_stays_in_the_eu(demo: tuple[DevPlatform, DemoResult]) -> None:
+    """`mlplat dev up --regions eu-west-1,eu-central-1` in small: a client following the EU's ordered region list (as
+    DNS failover hands it out) keeps getting answers for acme-eu from eu-central-1 once eu-west-1's serving stops,
+    while the US tenant is refused 451 in both regions."""
+    platform, _ = demo
+    replica = RegionReplica(platform, "eu-central-1", redis_port=free_port(), serve_port=free_port())
+    save_regions(platform, [replica])
+    replica.start_store()
+    entities = materialize(platform, SMALL, shifted=False, seed=100, region="eu-central-1", redis_url=replica.redis_url)
+    assert sorted(entities) == ["acme-eu", "bosch-de"]  # eu-central-1 holds its own and its failover tenants
+    replica.start_serving()
+    client = FailoverClient([("eu-west-1", platform.serve_url), ("eu-central-1", replica.serve_url)])
+    acme = {"tenant": "acme-eu", "entity_ids": entities["acme-eu"][:3]}
+    globex = {"tenant": "globex-us", "entity_ids": ["c-1"]}
+
+    before = client.post("/v1/predict", acme)
+    assert (before.region, before.status) == ("eu-west-1", 200)
+    for url in (platform.serve_url, replica.serve_url):
+        assert httpx.post(f"{url}/v1/predict", json=globex, timeout=10).status_code == 451
+
+    serve_pid = platform.pid_of("serve")
+    assert serve_pid is not None
+    stop_pid(serve_pid)
+    after = client.post("/v1/predict", acme)
+    assert (after.region, after.status) == ("eu-central-1", 200)
+    assert len(after.body["predictions"]) == 3
+    refused = client.post("/v1/predict", globex)
+    assert (refused.region, refused.status) == ("eu-central-1", 451)  # refused, never sent outside the EU
+
+    status = platform.down()
+    assert "serve@eu-central-1" in status and "redis@eu-central-1" in status
+    assert replica.pid_of("serve") is None and replica.pid_of("redis") is None
