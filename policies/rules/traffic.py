@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from policies.engine import Graph, Resource, StackContext
-from policies.references import GraphIndex, as_list
+from mlplat.graph import GraphIndex, as_list
 from policies.rules.registry import RULES, first, inputs_of
 
 FAMILY = "traffic"
