@@ -9,6 +9,7 @@ ever lists that jurisdiction's regions, because only those regions' stacks write
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,13 @@ class ServingIngressArgs:
     deletion_protection: bool = True
     after: Sequence[pulumi.Resource] = ()  # the serving Service and the load balancer controller
     tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def _validation_option(
+    fqdn: str, options: Sequence[aws.acm.outputs.CertificateDomainValidationOption]
+) -> aws.acm.outputs.CertificateDomainValidationOption:
+    """The DNS record ACM asks for to validate `fqdn` (the options come in no guaranteed order)."""
+    return next(o for o in options if o.domain_name == fqdn)
 
 
 def region_name(region: str, domain: str) -> str:
@@ -261,15 +269,13 @@ class ServingIngress(pulumi.ComponentResource):
         )
         validation_fqdns = []
         for index, fqdn in enumerate((self.region_fqdn, self.jurisdiction_fqdn)):
-            option = certificate.domain_validation_options.apply(
-                lambda options, fqdn=fqdn: next(o for o in options if o.domain_name == fqdn)
-            )
+            option = certificate.domain_validation_options.apply(functools.partial(_validation_option, fqdn))
             record = aws.route53.Record(
                 f"{name}-cert-validation-{index}",
                 zone_id=args.zone_id,
-                name=option.apply(lambda o: o.resource_record_name),
-                type=option.apply(lambda o: o.resource_record_type),
-                records=[option.apply(lambda o: o.resource_record_value)],
+                name=option.apply(lambda o: str(o.resource_record_name)),
+                type=option.apply(lambda o: str(o.resource_record_type)),
+                records=[option.apply(lambda o: str(o.resource_record_value))],
                 ttl=300,
                 allow_overwrite=True,
                 opts=child,
