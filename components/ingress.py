@@ -10,8 +10,8 @@ ever lists that jurisdiction's regions, because only those regions' stacks write
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 from components.config import IngressConfig
 from components.eks_cluster import ClusterRef
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
+from components.toolkit import RegionEnv
 
 TENANT_HEADER = "x-mlplat-tenant"
 # TLS 1.2 and 1.3 only, forward-secret ciphers (Elastic Load Balancing security policies, AWS docs).
@@ -55,10 +56,8 @@ COUNT_ONLY_RULES = {"AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",)}
 @dataclass(frozen=True, kw_only=True)
 class ServingIngressArgs:
     cluster: ClusterRef
-    region: str
+    env: RegionEnv
     jurisdiction: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     public_subnet_ids: Sequence[pulumi.Input[str]]
@@ -72,7 +71,6 @@ class ServingIngressArgs:
     service_port: int = 8080
     deletion_protection: bool = True
     after: Sequence[pulumi.Resource] = ()  # the serving Service and the load balancer controller
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def _validation_option(
@@ -180,8 +178,8 @@ class ServingIngress(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
         public = settings.scheme == "internet-facing"
-        tags = dict(args.tags)
-        self.region_fqdn = region_name(args.region, args.domain)
+        tags = args.env.tagged()
+        self.region_fqdn = region_name(args.env.region, args.domain)
         self.jurisdiction_fqdn = jurisdiction_name(args.jurisdiction, args.domain)
 
         logs = self._log_bucket(name, args)
@@ -359,7 +357,7 @@ class ServingIngress(pulumi.ComponentResource):
 
     def _log_bucket(self, name: str, args: ServingIngressArgs) -> SecureBucket:
         bucket_name = f"mlplat-{name}-alb-access-logs"
-        log_account = ELB_LOG_ACCOUNTS.get(args.region)
+        log_account = ELB_LOG_ACCOUNTS.get(args.env.region)
 
         def statements(values: list[Any]) -> list[dict[str, Any]]:
             partition, account = values
@@ -389,8 +387,8 @@ class ServingIngress(pulumi.ComponentResource):
                     glacier_after=None,
                     expire_after=args.settings.access_logs_expire_after_days,
                 ),
-                extra_policy_statements=pulumi.Output.all(args.partition, args.account_id).apply(statements),
-                tags={**args.tags, "mlplat/data-class": "logs"},
+                extra_policy_statements=pulumi.Output.all(args.env.partition, args.env.account_id).apply(statements),
+                tags=args.env.tagged(**{"mlplat/data-class": "logs"}),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -408,7 +406,7 @@ class ServingIngress(pulumi.ComponentResource):
                 request_interval=settings.health_check_interval_seconds,
                 failure_threshold=settings.health_check_failure_threshold,
                 measure_latency=True,
-                tags={**args.tags, "Name": f"{name}-serving"},
+                tags=args.env.tagged(Name=f"{name}-serving"),
                 opts=child,
             )
         # Route 53's checkers cannot reach an internal ALB: the check follows an alarm on its healthy targets.
@@ -427,16 +425,16 @@ class ServingIngress(pulumi.ComponentResource):
             comparison_operator="LessThanThreshold",
             threshold=1,
             treat_missing_data="breaching",
-            tags=args.tags,
+            tags=args.env.tagged(),
             opts=child,
         )
         return aws.route53.HealthCheck(
             f"{name}-health",
             type="CLOUDWATCH_METRIC",
             cloudwatch_alarm_name=alarm.name,
-            cloudwatch_alarm_region=args.region,
+            cloudwatch_alarm_region=args.env.region,
             insufficient_data_health_status="Unhealthy",
-            tags={**args.tags, "Name": f"{name}-serving"},
+            tags=args.env.tagged(Name=f"{name}-serving"),
             opts=child,
         )
 
@@ -453,8 +451,8 @@ class ServingIngress(pulumi.ComponentResource):
             zone_id=args.zone_id,
             name=self.jurisdiction_fqdn,
             type="A",
-            set_identifier=args.region,
-            latency_routing_policies=[aws.route53.RecordLatencyRoutingPolicyArgs(region=args.region)],
+            set_identifier=args.env.region,
+            latency_routing_policies=[aws.route53.RecordLatencyRoutingPolicyArgs(region=args.env.region)],
             health_check_id=self.health_check.id,
             aliases=[alias],
             opts=child,

@@ -8,12 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 from components.eks_cluster import ClusterRef
-from components.eks_versions import CHARTS
-from components.iam_documents import document, irsa_trust
+from components.iam_documents import document
+from components.toolkit import RegionEnv, helm_release, irsa_role
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
@@ -22,13 +20,10 @@ SERVICE_ACCOUNT = "aws-load-balancer-controller"
 @dataclass(frozen=True, kw_only=True)
 class LoadBalancerControllerArgs:
     cluster: ClusterRef
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    env: RegionEnv
     vpc_id: pulumi.Input[str]
     target_group_prefix: str  # the stack's target groups are named `<prefix>-...`
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def controller_policy(partition: str, region: str, account: str, target_group_prefix: str, node_sg: str) -> str:
@@ -78,37 +73,27 @@ def controller_policy(partition: str, region: str, account: str, target_group_pr
 class LoadBalancerController(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:LoadBalancerController", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        cluster = args.cluster
-        role = aws.iam.Role(
+        cluster, env = args.cluster, args.env
+        role = irsa_role(
             f"{name}-lbc-irsa",
-            assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_url).apply(
-                lambda v: irsa_trust(v[0], v[1], NAMESPACE, SERVICE_ACCOUNT)
+            cluster=cluster,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            env=env,
+            purpose="registers pod IPs in the stack's target groups",
+            kind="controller",
+            policy=pulumi.Output.all(env.partition, env.account_id, cluster.node_security_group_id).apply(
+                lambda v: controller_policy(v[0], env.region, v[1], args.target_group_prefix, v[2])
             ),
-            description=f"IRSA: {NAMESPACE}/{SERVICE_ACCOUNT}",
-            max_session_duration=3600,
-            tags={**args.tags, "Name": f"{name}-lbc-irsa", "mlplat-role": "workload"},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.iam.RolePolicy(
-            f"{name}-lbc-policy",
-            role=role.id,
-            policy=pulumi.Output.all(args.partition, args.account_id, cluster.node_security_group_id).apply(
-                lambda v: controller_policy(v[0], args.region, v[1], args.target_group_prefix, v[2])
-            ),
-            opts=child,
-        )
-        chart = CHARTS["aws-load-balancer-controller"]
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
             f"{name}-lbc",
-            name="aws-load-balancer-controller",
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            "aws-load-balancer-controller",
             namespace=NAMESPACE,
             values={
                 "clusterName": cluster.name,
-                "region": args.region,
+                "region": env.region,
                 "vpcId": args.vpc_id,
                 "replicaCount": 2,
                 "serviceAccount": {

@@ -10,8 +10,8 @@ docs/architecture.md ("The registry from every region").
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 from components.eks_cluster import ClusterRef
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.naming import region_code
+from components.toolkit import RegionEnv
 
 PRIVATE_ZONE = "mlplat.internal"
 MLFLOW_PORT = 5000
@@ -39,17 +40,15 @@ class RegistryEndpointServiceArgs:
     """The primary region's side: NLB, endpoint service, private name."""
 
     cluster: ClusterRef
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    env: RegionEnv
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     subnet_ids: Sequence[pulumi.Input[str]]
     consumer_regions: Sequence[str]  # the regions whose endpoints may connect
     mlflow_namespace: str = "mlflow"
     mlflow_service: str = "mlflow"
+    deletion_protection: bool = True
     after: Sequence[pulumi.Resource] = ()  # the MLflow Service and the load balancer controller
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class RegistryEndpointService(pulumi.ComponentResource):
@@ -58,7 +57,7 @@ class RegistryEndpointService(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlplat:index:RegistryEndpointService", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = {**args.tags, "mlplat/data-class": "models"}
+        tags = args.env.tagged(**{"mlplat/data-class": "models"})
         group = aws.ec2.SecurityGroup(
             f"{name}-registry-nlb",
             vpc_id=args.vpc_id,
@@ -121,6 +120,7 @@ class RegistryEndpointService(pulumi.ComponentResource):
             # PrivateLink traffic arrives from the NLB's own addresses; the endpoint's group guards it instead.
             enforce_security_group_inbound_rules_on_private_link_traffic="off",
             enable_cross_zone_load_balancing=True,
+            enable_deletion_protection=args.deletion_protection,
             tags=tags,
             opts=child,
         )
@@ -147,6 +147,7 @@ class RegistryEndpointService(pulumi.ComponentResource):
                 parent=self, provider=args.cluster.kubernetes_provider, depends_on=list(args.after)
             ),
         )
+        # Connections are accepted without a manual step because only this account's principals may connect.
         self.endpoint_service = aws.ec2.VpcEndpointService(
             f"{name}-registry",
             acceptance_required=False,
@@ -164,14 +165,14 @@ class RegistryEndpointService(pulumi.ComponentResource):
             f"{name}-internal",
             name=PRIVATE_ZONE,
             comment="mlplat private names (same in every region's VPC)",
-            vpcs=[aws.route53.ZoneVpcArgs(vpc_id=args.vpc_id, vpc_region=args.region)],
+            vpcs=[aws.route53.ZoneVpcArgs(vpc_id=args.vpc_id, vpc_region=args.env.region)],
             tags=tags,
             opts=child,
         )
         aws.route53.Record(
             f"{name}-registry-name",
             zone_id=zone.zone_id,
-            name=registry_host(args.region),
+            name=registry_host(args.env.region),
             type="A",
             aliases=[
                 aws.route53.RecordAliasArgs(
@@ -188,13 +189,12 @@ class RegistryEndpointService(pulumi.ComponentResource):
 class RegistryEndpointArgs:
     """Another region's side: an interface endpoint to the primary region's service, the same private name."""
 
-    region: str
+    env: RegionEnv
     primary_region: str
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
     client_security_group_id: pulumi.Input[str]  # the nodes
     service_name: pulumi.Input[str]  # from the primary regional stack's outputs
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class RegistryEndpoint(pulumi.ComponentResource):
@@ -202,7 +202,7 @@ class RegistryEndpoint(pulumi.ComponentResource):
         super().__init__("mlplat:index:RegistryEndpoint", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # The registry holds model metadata, global by design (DESIGN §3); no tenant data crosses here.
-        tags = {**args.tags, "mlplat/data-class": "models"}
+        tags = args.env.tagged(**{"mlplat/data-class": "models"})
         group = aws.ec2.SecurityGroup(
             f"{name}-registry-endpoint",
             vpc_id=args.vpc_id,
@@ -237,7 +237,7 @@ class RegistryEndpoint(pulumi.ComponentResource):
             f"{name}-internal",
             name=PRIVATE_ZONE,
             comment="mlplat private names (same in every region's VPC)",
-            vpcs=[aws.route53.ZoneVpcArgs(vpc_id=args.vpc_id, vpc_region=args.region)],
+            vpcs=[aws.route53.ZoneVpcArgs(vpc_id=args.vpc_id, vpc_region=args.env.region)],
             tags=tags,
             opts=child,
         )
@@ -257,13 +257,10 @@ class RegistryEndpoint(pulumi.ComponentResource):
 class RegistryBackupsArgs:
     """Automated backups of the registry database, replicated to a second region of the same jurisdiction."""
 
+    env: RegionEnv  # the replica region's
     source_db_arn: pulumi.Input[str]
-    replica_region: str
     retention_days: int
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
     replica_provider: pulumi.ProviderResource
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class RegistryBackups(pulumi.ComponentResource):
@@ -273,12 +270,7 @@ class RegistryBackups(pulumi.ComponentResource):
         # Backups are encrypted in the destination region with a key of that region (RDS requires it).
         self.key = KmsKey(
             f"{name}-registry-backups-key",
-            KmsKeyArgs(
-                description=f"mlplat registry database backups replicated to {args.replica_region}",
-                account_id=args.account_id,
-                partition=args.partition,
-                tags=args.tags,
-            ),
+            KmsKeyArgs.for_env(args.env, description=f"mlplat registry database backups in {args.env.region}"),
             opts=there,
         )
         self.replication = aws.rds.InstanceAutomatedBackupsReplication(

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from policies.engine import Graph, Resource, StackContext
 from mlplat.graph import GraphIndex, as_list
+from policies.engine import Graph, Resource, StackContext
 from policies.rules.registry import RULES, first, inputs_of
 
 FAMILY = "traffic"
