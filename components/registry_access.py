@@ -152,12 +152,8 @@ class RegistryEndpointService(pulumi.ComponentResource):
             f"{name}-registry",
             acceptance_required=False,
             network_load_balancer_arns=[self.load_balancer.arn],
-            allowed_principals=[
-                pulumi.Output.concat(
-                    "arn:", args.partition, ":iam::", pulumi.Output.from_input(args.account_id), ":root"
-                )
-            ],
-            supported_regions=sorted({args.region, *args.consumer_regions}),
+            allowed_principals=[args.env.arn("iam", "root", regional=False)],
+            supported_regions=sorted({args.env.region, *args.consumer_regions}),
             tags={**tags, "Name": f"{name}-registry"},
             opts=child,
         )
