@@ -49,7 +49,7 @@ def test_serving_pods_are_bound_to_the_target_group(graphs: dict[str, dict[str, 
     assert binding["spec"]["targetGroupARN"].endswith("targetgroup/euw1-serving/mock")
     group = by_name(graph, "euw1-serving", "aws:lb/targetGroup:TargetGroup")["inputs"]
     assert group["targetType"] == "ip" and group["healthCheck"]["path"] == "/health/ready"
-    controller = by_name(graph, "euw1-lbc-policy")["inputs"]["policy"]
+    controller = by_name(graph, "euw1-lbc-irsa", "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"]
     actions = {a for s in json.loads(controller)["Statement"] for a in s["Action"]}
     assert not {a for a in actions if a.startswith("elasticloadbalancing:Create") or "Delete" in a}
 
