@@ -219,14 +219,14 @@ def estimate_stack(
     graph = Graph.of(document)
     pricer = _Pricer(prices, graph.region)
     hours = prices.hours_per_month
-    templates = GraphIndex.of(graph)
+    index = GraphIndex.of(graph)
     resources: list[ResourceCost] = []
     savings: list[SpotSavings] = []
     for resource in graph.resources:
         if not resource.custom:
             continue
         cost = ResourceCost(resource.type, resource.name)
-        for component in _components(resource, pricer, usage, spot, hours, templates, savings):
+        for component in _components(resource, pricer, usage, spot, hours, index, savings):
             cost.components.append(component)
         if cost.components:
             resources.append(cost)
@@ -239,7 +239,7 @@ class _Context:
     usage: Usage
     spot: SpotDiscounts
     hours: float
-    templates: GraphIndex
+    index: GraphIndex  # finds the launch template a group points at
     savings: list[SpotSavings]
 
 
@@ -249,12 +249,12 @@ def _components(
     usage: Usage,
     spot: SpotDiscounts,
     hours: float,
-    templates: GraphIndex,
+    index: GraphIndex,
     savings: list[SpotSavings],
 ) -> Iterator[CostComponent]:
     price = _PRICED_TYPES.get(resource.type)
     if price is not None:
-        yield from price(resource, dict(resource.inputs), _Context(pricer, usage, spot, hours, templates, savings))
+        yield from price(resource, dict(resource.inputs), _Context(pricer, usage, spot, hours, index, savings))
 
 
 def _eks_cluster(_: Resource, __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
@@ -336,7 +336,7 @@ def _node_group_of(resource: Resource, _: dict[str, Any], ctx: _Context) -> Iter
 
 
 def _mixed_group_of(resource: Resource, _: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
-    return _mixed_group(resource, ctx.pricer, ctx.usage, ctx.spot, ctx.hours, ctx.templates, ctx.savings)
+    return _mixed_group(resource, ctx.pricer, ctx.usage, ctx.spot, ctx.hours, ctx.index, ctx.savings)
 
 
 def _node_group(resource: Resource, pricer: _Pricer, hours: float) -> Iterator[CostComponent]:
@@ -358,7 +358,7 @@ def _mixed_group(
     usage: Usage,
     spot: SpotDiscounts,
     hours: float,
-    templates: GraphIndex,
+    index: GraphIndex,
     savings: list[SpotSavings],
 ) -> Iterator[CostComponent]:
     inputs = resource.inputs
@@ -370,7 +370,7 @@ def _mixed_group(
     overrides = ((policy.get("launchTemplate") or {}).get("overrides")) or []
     instance_types = [str(o["instanceType"]) for o in overrides if o.get("instanceType")]
     if not instance_types:
-        template = templates.resolve((inputs.get("launchTemplate") or {}).get("id"), (LAUNCH_TEMPLATE,))
+        template = index.resolve((inputs.get("launchTemplate") or {}).get("id"), (LAUNCH_TEMPLATE,))
         instance_types = [str(template.inputs.get("instanceType"))] if template else []
     if not instance_types:
         yield pricer.component("instances (type unknown)", "hours", hours * desired, None, "compute-on-demand")

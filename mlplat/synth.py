@@ -7,7 +7,6 @@ Each stack runs in a fresh interpreter (`python -m mlplat.synth STACK OUT`) so s
 
 from __future__ import annotations
 
-import json
 import os
 import runpy
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from components.naming import region_code
-from mlplat.graph import GRAPH_SCHEMA, Graph, Resource, load_graph
+from mlplat.graph import GRAPH_SCHEMA, Graph, Resource, load_graph, provider_inputs
 
 __all__ = ["GRAPH_SCHEMA", "MOCK_ACCOUNT_ID", "GraphRecorder", "SynthError", "run_under_mocks", "synthesize"]
 
@@ -42,18 +41,6 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return value
-
-
-def _decode_provider_value(value: Any) -> Any:
-    """Provider inputs arrive with nested objects as JSON strings (`defaultTags`); decode them for readers."""
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    if value in ("true", "false"):
-        return value == "true"
     return value
 
 
@@ -157,7 +144,7 @@ class GraphRecorder:
         inputs = _plain(dict(args.inputs))
         resource_id = f"{args.name}-id"
         if args.typ.startswith("pulumi:providers:"):
-            inputs = {key: _decode_provider_value(value) for key, value in inputs.items()}
+            inputs = provider_inputs(inputs)
             self.providers[args.name] = inputs
         self.resources.append(_Recorded(args.typ, args.name, bool(args.custom), inputs, args.provider or ""))
         if args.typ == STACK_REFERENCE:

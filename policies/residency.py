@@ -315,37 +315,18 @@ def _image_replication(index: _Index, residency: ResidencyMap, report: Residency
 
 
 def _global_datastores(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
-    groups = {
-        str(i.inputs.get("replicationGroupId", i.name)): i
-        for i in index.items
-        if i.type == "aws:elasticache/replicationGroup:ReplicationGroup"
-    }
+    group_type = "aws:elasticache/replicationGroup:ReplicationGroup"
     for item in index.items:
-        inputs = item.inputs
         if item.type == "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup":
-            primary = groups.get(str(inputs.get("primaryReplicationGroupId", "")))
-            klass = data_class(primary) if primary is not None else data_class(item)
-            _path(
-                report,
-                residency,
-                "global-datastore",
-                index.ref(item),
-                None,
-                klass,
-                "mlplat-residency-no-global-datastore",
-            )
-        elif item.type == "aws:elasticache/replicationGroup:ReplicationGroup" and inputs.get(
-            "globalReplicationGroupId"
-        ):
-            _path(
-                report,
-                residency,
-                "global-datastore",
-                index.ref(item),
-                None,
-                data_class(item),
-                "mlplat-residency-no-global-datastore",
-            )
+            primary = index.graphs.resolve(item.inputs.get("primaryReplicationGroupId"), (group_type,))
+            klass = data_class(primary or item)
+        elif item.type == group_type and item.inputs.get("globalReplicationGroupId"):
+            klass = data_class(item)
+        else:
+            continue
+        _path(
+            report, residency, "global-datastore", index.ref(item), None, klass, "mlplat-residency-no-global-datastore"
+        )
 
 
 def _global_tables(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:

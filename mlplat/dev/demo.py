@@ -187,11 +187,24 @@ def _traffic(
     for _ in range(requests):
         tenant = tenants[int(rng.integers(len(tenants)))]
         ids = list(rng.choice(entities[tenant], size=per_request, replace=False))
-        response = client.post("/v1/predict", json={"tenant": tenant, "entity_ids": ids})
-        response.raise_for_status()
+        response = _predict(client, {"tenant": tenant, "entity_ids": ids})
         model = response.json()["model"]
         seen[f"{model['variant']} v{model['version']}"] += 1
     return seen
+
+
+def _predict(client: httpx.Client, body: dict[str, Any], attempts: int = 5) -> httpx.Response:
+    """One request as a well-behaved client sends it: a 503 (not ready, shedding, online store slow) is retried
+    after its Retry-After, at most `attempts` times; any other error is raised."""
+    for _ in range(attempts - 1):
+        response = client.post("/v1/predict", json=body)
+        if response.status_code != 503:
+            break
+        retry_after = response.headers.get("retry-after", "1")
+        time.sleep(min(float(retry_after), 5.0) if retry_after.isdigit() else 1.0)
+    else:
+        response = client.post("/v1/predict", json=body)
+    return response.raise_for_status()
 
 
 def _served_versions(client: httpx.Client) -> dict[str, str]:

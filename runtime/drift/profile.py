@@ -34,12 +34,11 @@ from runtime.drift.columns import (
     numeric_values,
 )
 from runtime.drift.errors import DriftInputError
+from runtime.drift.settings import DEFAULT_PROFILE_ARTIFACT as DEFAULT_PROFILE_ARTIFACT  # noqa: PLC0414 - re-exported
 from runtime.drift.statistics import FloatArray, bin_counts, decile_edges
 from runtime.drift.storage import private_file
 
 PROFILE_SCHEMA = "mlplat.drift-profile/v1"
-# Where the job finds the profile in the champion's training run (MLPLAT_DRIFT_REFERENCE_ARTIFACT).
-DEFAULT_PROFILE_ARTIFACT = "drift/reference_profile.npz"
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,11 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runtime.drift.errors import DriftInputError
-from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT
 from runtime.drift.thresholds import Thresholds
+
+# Where the job finds the profile in the champion's training run. Kept here, not in profile.py, so that reading the
+# settings (as components/runtime_settings.py does when it renders the CronJob's environment) needs no numpy/pyarrow.
+DEFAULT_PROFILE_ARTIFACT = "drift/reference_profile.npz"
 
 
 class Action(StrEnum):
