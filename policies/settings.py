@@ -44,6 +44,8 @@ class PolicySettings:
     checkov_mandatory: frozenset[str] = frozenset()
     checkov_not_applicable: Mapping[str, str] = field(default_factory=dict)  # check id -> why it never applies
     waivers: tuple[ConfigWaiver, ...] = ()
+    # The role CI deploys a stack with (infra/bootstrap: `${name_prefix}-deploy-${stack}`); `{stack}` is filled in.
+    deploy_role: str = "mlplat-deploy-{stack}"
 
     def jurisdiction_of(self, region: str) -> str | None:
         for name, regions in self.jurisdictions.items():
@@ -78,6 +80,7 @@ def settings_from(config: Mapping[str, Any], platform: Mapping[str, Any] | None 
             str(k): str(v or "").strip() for k, v in ((config.get("checkov") or {}).get("not_applicable") or {}).items()
         },
         waivers=waivers,
+        deploy_role=str((config.get("deploy") or {}).get("role") or PolicySettings.deploy_role),
     )
 
 
