@@ -9,13 +9,20 @@ import pulumi
 import pulumi_aws as aws
 
 from components import cluster_addons, eks_cluster, gpu_node_pool, interruption_handler, mlflow
-from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
+from components.config import (
+    DeployPath,
+    Deployment,
+    GlobalStackConfig,
+    PrivateRunnerPath,
+    PublicEndpointPath,
+    RegionalStackConfig,
+)
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.feature_store import ClusterIdentity, FeatureStore, FeatureStoreArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.mlflow import Mlflow, MlflowArgs
 from components.model_artifacts import ModelArtifacts, ModelArtifactsArgs
-from components.naming import region_code
+from components.naming import deploy_role_name, region_code
 from components.network import RegionalNetwork, RegionalNetworkArgs
 from components.observability import Observability, ObservabilityArgs
 from components.workloads import Workloads, WorkloadsArgs, model_bucket_name
@@ -69,7 +76,14 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
         opts=opts,
     )
     cluster = _compose_cluster(
-        stack, prefix=prefix, tags=tags, network=network, opts=opts, account_id=account_id, partition=partition
+        stack,
+        stack_name=stack_name,
+        prefix=prefix,
+        tags=tags,
+        network=network,
+        opts=opts,
+        account_id=account_id,
+        partition=partition,
     )
     features = FeatureStore(
         prefix,
@@ -79,6 +93,7 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
             vpc_id=network.vpc_id,
             intra_subnet_ids=network.intra_subnet_ids,
             s3_endpoint_id=network.s3_endpoint.id,
+            deploy_role_names=[deploy_role_name(stack_name)],
             account_id=account_id,
             partition=partition,
             settings=stack.feature_store,
@@ -210,9 +225,26 @@ def _compose_runtime(
     pulumi.export("runtime", exports)
 
 
+def _role_arn(partition: pulumi.Output[str], account_id: pulumi.Output[str], role: str) -> pulumi.Output[str]:
+    return pulumi.Output.all(partition, account_id).apply(lambda v: f"arn:{v[0]}:iam::{v[1]}:role/{role}")
+
+
+def _deploy_path(path: DeployPath | None) -> dict[str, object]:
+    """The cluster arguments of the configured deploy path (config validation makes it required)."""
+    if isinstance(path, PublicEndpointPath):
+        return {"public_access_cidrs": [str(c) for c in path.allowed_cidrs]}
+    if isinstance(path, PrivateRunnerPath):
+        return {
+            "runner_security_group_id": path.runner_security_group_id,
+            "runner_cidrs": [str(c) for c in path.runner_cidrs],
+        }
+    raise ValueError("cluster.deploy_path is required")
+
+
 def _compose_cluster(
     stack: RegionalStackConfig,
     *,
+    stack_name: str,
     prefix: str,
     tags: dict[str, str],
     network: RegionalNetwork,
@@ -233,10 +265,13 @@ def _compose_cluster(
             vpc_id=network.vpc_id,
             subnet_ids=network.private_subnet_ids,
             kubernetes_version=config.kubernetes_version,
-            endpoint_public_access=config.endpoint_public_access,
-            public_access_cidrs=[str(c) for c in config.public_access_cidrs],
+            **_deploy_path(config.deploy_path),
             log_retention_days=config.log_retention_days,
-            admin_principal_arns=config.admin_principal_arns,
+            admin_principals={
+                "deploy": _role_arn(partition, account_id, deploy_role_name(stack_name)),
+                "break-glass": _role_arn(partition, account_id, stack.feature_store.break_glass_role),
+                **{f"extra-{i}": arn for i, arn in enumerate(config.admin_principal_arns)},
+            },
             deletion_protection=stack.environment == "production",
             system_instance_types=config.system_pool.instance_types,
             system_size=config.system_pool.size(),

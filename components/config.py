@@ -111,19 +111,61 @@ class SystemPoolConfig(StrictModel):
         return PoolSize(min_size=self.min_size, desired_size=self.desired_size, max_size=self.max_size)
 
 
+class PublicEndpointPath(StrictModel):
+    """CI reaches the cluster's public API endpoint, which only the listed CIDRs may use (the private endpoint stays
+    on for the nodes)."""
+
+    mode: Literal["public_endpoint"]
+    allowed_cidrs: list[ipaddress.IPv4Network] = Field(
+        min_length=1, description="Who may reach the public endpoint (the CI egress addresses); never /0."
+    )
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _not_the_internet(cls, value: list[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
+        for cidr in value:
+            if cidr.prefixlen == 0:
+                raise ValueError(f"{cidr} opens the API to the internet; list the CI egress CIDRs")
+        return value
+
+
+class PrivateRunnerPath(StrictModel):
+    """The API stays private; a runner inside the VPC (CodeBuild in VPC mode, a self-hosted runner) deploys, and
+    the cluster security group takes 443 from its security group or CIDRs."""
+
+    mode: Literal["private_runner"]
+    runner_security_group_id: str | None = Field(
+        None, pattern=r"^sg-[0-9a-f]{8,17}$", description="The runner's security group (in the stack's VPC)."
+    )
+    runner_cidrs: list[ipaddress.IPv4Network] = Field(
+        default_factory=list, description="The runner's addresses; inside the stack's VPC CIDR."
+    )
+
+    @model_validator(mode="after")
+    def _names_a_runner(self) -> PrivateRunnerPath:
+        if self.runner_security_group_id is None and not self.runner_cidrs:
+            raise ValueError("name the runner: runner_security_group_id or runner_cidrs")
+        return self
+
+
+DeployPath = Annotated[PublicEndpointPath | PrivateRunnerPath, Field(discriminator="mode")]
+
+
 class ClusterConfig(StrictModel):
     """The regional EKS cluster: private by default, secrets encrypted, every control-plane log kept."""
 
     kubernetes_version: str = Field(
         eks_versions.DEFAULT_KUBERNETES_VERSION, description="A version with pinned add-ons."
     )
-    endpoint_public_access: bool = Field(False, description="Public API endpoint; needs `public_access_cidrs`.")
-    public_access_cidrs: list[ipaddress.IPv4Network] = Field(
-        default_factory=list, description="Who may reach a public endpoint; required when it is on, never /0."
+    deploy_path: DeployPath | None = Field(
+        None,
+        description="How CI reaches the Kubernetes API (required): `public_endpoint` with `allowed_cidrs`, or "
+        "`private_runner` with a runner security group or CIDRs in the VPC. See docs/deploy.md.",
     )
     log_retention_days: RetentionDays = Field(90, description="Retention of the control-plane log group.")
     admin_principal_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")]] = Field(
-        default_factory=list, description="IAM roles/users given cluster-admin through EKS access entries."
+        default_factory=list,
+        description="More cluster admins by access entry; the stack's deploy role and the break-glass role always are.",
     )
     system_pool: SystemPoolConfig = Field(default_factory=SystemPoolConfig)
 
@@ -246,13 +288,29 @@ class MlflowConfig(StrictModel):
     image_tag: ImageTag = Field("2.22.0", description="Tag of `mlplat/mlflow` in ECR.")
     replicas: int = Field(2, ge=2, le=10, description="Tracking-server replicas; >= 2 with a PDB.")
     instance_class: str = Field("db.t4g.medium", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
-    engine_version: str = Field("16.4", pattern=r"^1[4-7]\.\d+$", description="PostgreSQL 14..17.")
+    engine_version: str = Field(
+        "16",
+        description="PostgreSQL major version (14..17). Only the major: RDS applies minor upgrades itself "
+        "(auto_minor_version_upgrade), and a pinned minor then reads as a downgrade or is retired for creation.",
+    )
     allocated_storage_gib: int = Field(50, ge=20, le=65536)
     max_allocated_storage_gib: int = Field(200, ge=20, le=65536, description="Storage autoscaling ceiling.")
     backup_retention_days: int = Field(14, ge=7, le=35, description="At least 7 days.")
     artifact_prefix: str = Field("mlflow", pattern=r"^[a-z0-9][a-z0-9/_-]*[a-z0-9]$", description="In the bucket.")
 
     _tag = field_validator("image_tag")(classmethod(lambda cls, v: _immutable_tag(v)))
+
+    @field_validator("engine_version")
+    @classmethod
+    def _major_only(cls, value: str) -> str:
+        if re.fullmatch(r"1[4-7]\.\d+(\.\d+)?", value):
+            raise ValueError(
+                f"{value!r} pins a minor version; give the major only ({value.split('.')[0]!r}): RDS upgrades minors "
+                "automatically and retires old ones"
+            )
+        if not re.fullmatch(r"1[4-7]", value):
+            raise ValueError(f"{value!r} is not a supported PostgreSQL major version (14..17)")
+        return value
 
 
 class ObservabilityConfig(StrictModel):
@@ -663,15 +721,22 @@ def _cluster_problems(file: str, field: str, stack: RegionalStackConfig) -> Iter
     """The cluster's endpoint rules and every GPU pool's capacity mix, sizes and instance types."""
     cluster = stack.cluster
     where = f"{field}.cluster"
-    if cluster.endpoint_public_access and not cluster.public_access_cidrs:
+    path = cluster.deploy_path
+    if path is None:
         yield ConfigProblem(
-            file, f"{where}.public_access_cidrs", "required when endpoint_public_access is true (an allowlist of CIDRs)"
+            file,
+            f"{where}.deploy_path",
+            "required: how CI reaches the Kubernetes API (`mode: public_endpoint` with `allowed_cidrs`, or "
+            "`mode: private_runner` with `runner_security_group_id` or `runner_cidrs`); see docs/deploy.md",
         )
-    if cluster.public_access_cidrs and not cluster.endpoint_public_access:
-        yield ConfigProblem(file, f"{where}.public_access_cidrs", "has no effect while endpoint_public_access is false")
-    for index, cidr in enumerate(cluster.public_access_cidrs):
-        if cidr.prefixlen == 0:
-            yield ConfigProblem(file, f"{where}.public_access_cidrs[{index}]", f"{cidr} opens the API to the internet")
+    elif isinstance(path, PrivateRunnerPath):
+        for index, cidr in enumerate(path.runner_cidrs):
+            if not cidr.subnet_of(stack.network.cidr):
+                yield ConfigProblem(
+                    file,
+                    f"{where}.deploy_path.runner_cidrs[{index}]",
+                    f"{cidr} is outside the VPC {stack.network.cidr}; a private endpoint is reached from inside it",
+                )
     system = cluster.system_pool
     yield from _size_problems(file, f"{where}.system_pool", system.min_size, system.desired_size, system.max_size)
     for index, name in enumerate(system.instance_types):

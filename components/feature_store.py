@@ -46,6 +46,9 @@ class FeatureStoreArgs:
     settings: FeatureStoreConfig = field(default_factory=FeatureStoreConfig)
     client_security_group_ids: Sequence[pulumi.Input[str]] = ()  # e.g. the EKS nodes'; the store's own client SG too
     cluster: ClusterIdentity | None = None
+    # Roles that manage the stack from outside the VPC (the CI deploy role): their bucket reads (HeadBucket is
+    # authorised as s3:ListBucket) are not denied, their object reads still are.
+    deploy_role_names: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -133,29 +136,13 @@ class FeatureStore(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         bucket_name = f"mlplat-{name}-features-offline"
-        break_glass = pulumi.Output.all(args.partition, args.account_id).apply(
-            lambda v: f"arn:{v[0]}:iam::{v[1]}:role/{settings.break_glass_role}"
-        )
-        only_through_endpoint = pulumi.Output.all(args.s3_endpoint_id, break_glass).apply(
-            lambda v: [
-                {
-                    "Sid": "DenyDataAccessOutsideThisRegionsVpcEndpoint",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": [
-                        "s3:GetObject*",
-                        "s3:PutObject*",
-                        "s3:DeleteObject*",
-                        "s3:ListBucket*",
-                        "s3:RestoreObject",
-                    ],
-                    "Resource": [f"arn:aws:s3:::{bucket_name}", f"arn:aws:s3:::{bucket_name}/*"],
-                    "Condition": {
-                        "StringNotEquals": {"aws:SourceVpce": v[0]},
-                        "ArnNotLike": {"aws:PrincipalArn": v[1]},
-                    },
-                }
-            ]
+        only_through_endpoint = pulumi.Output.all(args.partition, args.account_id, args.s3_endpoint_id).apply(
+            lambda v: offline_bucket_denies(
+                bucket_name,
+                v[2],
+                break_glass_arn=f"arn:{v[0]}:iam::{v[1]}:role/{settings.break_glass_role}",
+                deploy_role_arns=[f"arn:{v[0]}:iam::{v[1]}:role/{role}" for role in args.deploy_role_names],
+            )
         )
         self.offline_bucket = SecureBucket(
             f"{name}-features-offline",
@@ -348,6 +335,34 @@ class FeatureStore(pulumi.ComponentResource):
                 self.reader_role_arn = role.arn
 
 
+def offline_bucket_denies(
+    bucket: str, s3_endpoint_id: str, *, break_glass_arn: str, deploy_role_arns: Sequence[str]
+) -> list[dict]:
+    """Object operations only through this region's S3 gateway endpoint (or by the break-glass role); listing
+    too, except for the deploy roles, whose refresh and updates call HeadBucket (authorised as s3:ListBucket) from
+    outside the VPC. The deploy roles still cannot read, write or delete an object from outside."""
+    bucket_arn = f"arn:aws:s3:::{bucket}"
+    outside = {"StringNotEquals": {"aws:SourceVpce": s3_endpoint_id}}
+    return [
+        {
+            "Sid": "DenyObjectAccessOutsideThisRegionsVpcEndpoint",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:RestoreObject"],
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {**outside, "ArnNotLike": {"aws:PrincipalArn": break_glass_arn}},
+        },
+        {
+            "Sid": "DenyListingOutsideThisRegionsVpcEndpoint",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:ListBucket*",
+            "Resource": bucket_arn,
+            "Condition": {**outside, "ArnNotLike": {"aws:PrincipalArn": [break_glass_arn, *deploy_role_arns]}},
+        },
+    ]
+
+
 def _trust_for(service_account: str, values: list[str]) -> str:
     return irsa_trust(values[0], values[1], FEATURES_NAMESPACE, service_account)
 
@@ -387,6 +402,16 @@ def feature_access_policy(
                         "kms:ViaService": [f"s3.{region}.amazonaws.com", f"secretsmanager.{region}.amazonaws.com"]
                     }
                 },
+            },
+            {
+                # The Data Catalog is encrypted with this key and Glue uses the caller's permissions on it; AWS asks
+                # for all three actions of any client that reads or writes an encrypted catalog (Glue developer
+                # guide, "Setting up encryption in AWS Glue"). Only through Glue.
+                "Sid": "RegionalKeyThroughGlueForTheCatalog",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"glue.{region}.amazonaws.com"}},
             },
             {
                 "Sid": "OnlineStoreToken",

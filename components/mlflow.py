@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import pod_specs
+from components.pod_specs import SKIP_AWAIT
 from components.config import MlflowConfig
 from components.eks_cluster import ClusterRef
 from components.iam_documents import document, irsa_trust
@@ -60,9 +61,12 @@ class MlflowArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def artifact_access_policy(partition: str, region: str, account_id: str, bucket: str, prefix: str, secret: str) -> str:
+def artifact_access_policy(
+    partition: str, region: str, account_id: str, bucket: str, prefix: str, secret: str, secret_key: str
+) -> str:
     """The tracking server's role: objects under its prefix of the artifact bucket, that bucket's key (only
-    through S3, only for this bucket's encryption context) and the RDS-managed master secret (CSI driver)."""
+    through S3, only for this bucket's encryption context), the RDS-managed master secret (CSI driver) and the
+    key RDS encrypts that secret with (only through Secrets Manager, only for that secret)."""
     bucket_arn = f"arn:{partition}:s3:::{bucket}"
     return document(
         [
@@ -94,6 +98,19 @@ def artifact_access_policy(partition: str, region: str, account_id: str, bucket:
                 "Effect": "Allow",
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 "Resource": secret,
+            },
+            {
+                # Secrets Manager decrypts with the caller's permissions: without this the CSI mount fails.
+                "Sid": "DatabaseCredentialsKeyThroughSecretsManager",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": secret_key,
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                        "kms:EncryptionContext:SecretARN": secret,
+                    }
+                },
             },
         ]
     )
@@ -150,7 +167,7 @@ class Mlflow(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-db"},
             opts=child,
         )
-        family = f"postgres{settings.engine_version.split('.')[0]}"
+        family = f"postgres{settings.engine_version}"  # the major version: config allows nothing finer
         parameters = aws.rds.ParameterGroup(
             f"{name}-db",
             name=f"{name}-mlflow-{family}",
@@ -229,9 +246,9 @@ class Mlflow(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-mlflow-irsa",
             role=self.role.id,
-            policy=pulumi.Output.all(args.partition, args.account_id, self.master_secret_arn).apply(
+            policy=pulumi.Output.all(args.partition, args.account_id, self.master_secret_arn, self.key.arn).apply(
                 lambda v: artifact_access_policy(
-                    v[0], args.region, v[1], args.artifact_bucket, settings.artifact_prefix, v[2]
+                    v[0], args.region, v[1], args.artifact_bucket, settings.artifact_prefix, v[2], v[3]
                 )
             ),
             opts=child,
@@ -316,7 +333,9 @@ class Mlflow(pulumi.ComponentResource):
         }
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-mlflow",
-            metadata={"name": "mlflow", "namespace": NAMESPACE, "labels": labels},
+            # Its image is pushed after the global stack and it has no DB password until RDS makes one: `pulumi up`
+            # does not wait for readiness (docs/deploy.md verifies the rollout instead).
+            metadata={"name": "mlflow", "namespace": NAMESPACE, "labels": labels, "annotations": {SKIP_AWAIT: "true"}},
             spec={
                 "replicas": settings.replicas,
                 "selector": {"matchLabels": labels},

@@ -25,3 +25,8 @@ def region_code(region: str) -> str:
     if direction not in _DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r} in region {region!r}")
     return f"{area}{_DIRECTIONS[direction]}{parts[-1]}"
+
+
+def deploy_role_name(stack: str, prefix: str = "mlplat") -> str:
+    """The role CI deploys `stack` with, as infra/bootstrap names it (`${name_prefix}-deploy-${stack}`)."""
+    return f"{prefix}-deploy-{stack}"

@@ -45,6 +45,14 @@ CSI_CHARTS = {
         "secrets-store-csi-driver-provider-aws", "0.3.9", "https://aws.github.io/secrets-store-csi-driver-provider-aws"
     ),
 }
+# Values that exist in those chart versions (their values.yaml). The driver tolerates every taint by default
+# (`linux.tolerations: [{operator: Exists}]`); the provider 0.3.9 tolerates none (`tolerations: []`) and has no
+# bundled driver to switch off, so it is told to tolerate everything too: it must run wherever a pod mounts a secret,
+# the tainted GPU nodes included (policy rule mlplat-deploy-daemonset-tolerations).
+CSI_VALUES: dict[str, dict] = {
+    "secrets-store-csi-driver": {"syncSecret": {"enabled": False}, "enableSecretRotation": True},
+    "secrets-store-csi-driver-provider-aws": {"tolerations": [{"operator": "Exists"}]},
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,16 +191,7 @@ class Workloads(pulumi.ComponentResource):
         )
         self.model_prefix = f"{PREDICTIONS_PREFIX}/{settings.model_name}"
         self.prediction_log_uri = f"s3://{prediction_bucket_name(args.region)}/{self.model_prefix}"
-        self.csi = [
-            self._chart(
-                key,
-                "kube-system",
-                {"syncSecret": {"enabled": False}, "enableSecretRotation": True}
-                if key == "secrets-store-csi-driver"
-                else {"secrets-store-csi-driver": {"install": False}},
-            )
-            for key in CSI_CHARTS
-        ]
+        self.csi = [self._chart(key, "kube-system", CSI_VALUES[key]) for key in CSI_CHARTS]
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
@@ -313,7 +312,14 @@ class Workloads(pulumi.ComponentResource):
         }
         self.serving = k8s.apps.v1.Deployment(
             f"{name}-serving",
-            metadata={"name": "serving", "namespace": NAMESPACE, "labels": labels},
+            # Ready only once a model is registered and its image pushed, neither of which this stack does: `pulumi up`
+            # does not wait for readiness (docs/deploy.md: first model, then verify the rollout).
+            metadata={
+                "name": "serving",
+                "namespace": NAMESPACE,
+                "labels": labels,
+                "annotations": {pod_specs.SKIP_AWAIT: "true"},
+            },
             spec={
                 "replicas": settings.serving_replicas,
                 "selector": {"matchLabels": labels},
