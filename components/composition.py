@@ -10,8 +10,8 @@ import pulumi_aws as aws
 
 from components import cluster_addons, eks_cluster, gpu_node_pool, interruption_handler, mlflow
 from components.config import (
-    DeployPath,
     Deployment,
+    DeployPath,
     GlobalStackConfig,
     PrivateRunnerPath,
     PublicEndpointPath,

@@ -304,9 +304,10 @@ class MlflowConfig(StrictModel):
     @classmethod
     def _major_only(cls, value: str) -> str:
         if re.fullmatch(r"1[4-7]\.\d+(\.\d+)?", value):
+            major = value.split(".", maxsplit=1)[0]
             raise ValueError(
-                f"{value!r} pins a minor version; give the major only ({value.split('.')[0]!r}): RDS upgrades minors "
-                "automatically and retires old ones"
+                f"{value!r} pins a minor version; give the major only ({major!r}): RDS upgrades minors automatically "
+                "and retires old ones"
             )
         if not re.fullmatch(r"1[4-7]", value):
             raise ValueError(f"{value!r} is not a supported PostgreSQL major version (14..17)")

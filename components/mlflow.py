@@ -18,11 +18,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import pod_specs
-from components.pod_specs import SKIP_AWAIT
 from components.config import MlflowConfig
 from components.eks_cluster import ClusterRef
 from components.iam_documents import document, irsa_trust
 from components.kms_key import KmsKey, KmsKeyArgs
+from components.pod_specs import SKIP_AWAIT
 
 NAMESPACE = "mlflow"
 SERVICE_ACCOUNT = "mlflow"

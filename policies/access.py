@@ -57,30 +57,30 @@ def condition_holds(condition: Mapping[str, Any] | None, context: Mapping[str, A
     for operator, tests in (condition or {}).items():
         if not isinstance(tests, Mapping):
             return False
-        if_exists = operator.endswith("IfExists")
         base = operator.removesuffix("IfExists")
         for key, wanted in tests.items():
-            values = [str(v) for v in as_list(wanted)]
             present = _lookup(context, key)
             if present is None:
-                if if_exists or base in _NEGATIONS:
+                if operator.endswith("IfExists") or base in _NEGATIONS:
                     continue
                 return False
-            got = [str(v).lower() if isinstance(v, bool) else str(v) for v in as_list(present)]
-            if base == "Bool":
-                if not any(v.lower() in {g.lower() for g in got} for v in values):
-                    return False
-            elif base in _STRING_TESTS:
-                test = _STRING_TESTS[base]
-                if not any(test(v, g) for v in values for g in got):
-                    return False
-            elif base in _NEGATIONS:
-                test = _STRING_TESTS[_NEGATIONS[base]]
-                if any(test(v, g) for v in values for g in got):
-                    return False
-            else:
+            if not _operator_holds(base, [str(v) for v in as_list(wanted)], [_text(v) for v in as_list(present)]):
                 return False
     return True
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _operator_holds(operator: str, wanted: list[str], got: list[str]) -> bool:
+    if operator == "Bool":
+        return any(w.lower() == g.lower() for w in wanted for g in got)
+    if operator in _STRING_TESTS:
+        return any(_STRING_TESTS[operator](w, g) for w in wanted for g in got)
+    if operator in _NEGATIONS:
+        return not any(_STRING_TESTS[_NEGATIONS[operator]](w, g) for w in wanted for g in got)
+    return False  # an operator this evaluator does not know
 
 
 def _lookup(context: Mapping[str, Any], key: str) -> Any:

@@ -136,7 +136,7 @@ DAEMONSET_CHARTS: tuple[DaemonSetChart, ...] = (
         affinity=("affinity",),
         default_affinity=_NVIDIA_NFD_AFFINITY,
         source="NVIDIA/k8s-device-plugin v0.17.1 deployments/helm/nvidia-device-plugin/values.yaml",
-    ),  # fmt: skip
+    ),
     DaemonSetChart(
         "dcgm-exporter",
         "node-agent",
@@ -498,7 +498,7 @@ def data_key_decrypt(graph: Graph, context: StackContext) -> Iterator[tuple[Reso
     account = account_of(index)
     buckets = _bucket_keys(index)
     for role in access.roles():
-        for name, (bucket, key_reference) in sorted(buckets.items()):
+        for name, (_, key_reference) in sorted(buckets.items()):
             object_arn = f"arn:aws:s3:::{name}/*"
             if not any(
                 access.allows(role, "s3:GetObject", candidate)
@@ -572,21 +572,7 @@ def daemonset_tolerations(graph: Graph, _: StackContext) -> Iterator[tuple[Resou
     for pod in pods(graph):
         for pool in landing_pools(pod, pools):
             for need in needs(pod, graph):
-                providers = [d for d in sets if d.spec.provides == need]
-                if not providers:
-                    yield (
-                        pod.owner,
-                        f"runs on pool {pool.label} and needs a {need} DaemonSet, but no release provides one",
-                    )
-                    continue
-                for daemonset in providers:
-                    problem = _cannot_run_on(daemonset, pool)
-                    if problem and (id(daemonset.release), id(pool.resource)) not in reported:
-                        reported.add((id(daemonset.release), id(pool.resource)))
-                        yield (
-                            daemonset.release,
-                            f"{daemonset.label} {problem} pool {pool.label}, where {pod.owner['name']} needs it ({need})",
-                        )
+                yield from _dependency_problems(pod, pool, need, sets, reported)
     for pool in pools:
         for daemonset in sets:
             if daemonset.spec.provides != "node-agent" or (id(daemonset.release), id(pool.resource)) in reported:
@@ -595,6 +581,20 @@ def daemonset_tolerations(graph: Graph, _: StackContext) -> Iterator[tuple[Resou
                 problem = _cannot_run_on(daemonset, pool)
                 if problem:
                     yield daemonset.release, f"{daemonset.label} selects pool {pool.label} but {problem} it"
+
+
+def _dependency_problems(
+    pod: Pod, pool: NodePool, need: str, sets: Sequence[DaemonSet], reported: set[tuple[int, int]]
+) -> Iterator[tuple[Resource, str]]:
+    providers = [d for d in sets if d.spec.provides == need]
+    if not providers:
+        yield pod.owner, f"runs on pool {pool.label} and needs a {need} DaemonSet, but no release provides one"
+    for daemonset in providers:
+        problem = _cannot_run_on(daemonset, pool)
+        if problem and (id(daemonset.release), id(pool.resource)) not in reported:
+            reported.add((id(daemonset.release), id(pool.resource)))
+            where = f"pool {pool.label}, where {pod.owner['name']} needs it ({need})"
+            yield daemonset.release, f"{daemonset.label} {problem} {where}"
 
 
 def _cannot_run_on(daemonset: DaemonSet, pool: NodePool) -> str | None:

@@ -216,9 +216,11 @@ def test_a_public_endpoint_with_an_allowlist_is_accepted(project_copy: Path) -> 
         ),
     )
     path = load_deployment(project_copy).regional()["eu-west-1"].cluster.deploy_path
-    assert path is not None and path.mode == "public_endpoint" and [str(c) for c in path.allowed_cidrs] == [
-        "203.0.113.0/24"
-    ]
+    assert (
+        path is not None
+        and path.mode == "public_endpoint"
+        and [str(c) for c in path.allowed_cidrs] == ["203.0.113.0/24"]
+    )
 
 
 def test_a_private_runner_by_security_group_is_accepted(project_copy: Path) -> None:
