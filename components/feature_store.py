@@ -168,7 +168,8 @@ class FeatureStore(pulumi.ComponentResource):
             f"{name}-features-clients",
             vpc_id=args.vpc_id,
             description="Attach to what may read the online feature store (nodes, pods)",
-            egress=[],
+            # No inline `egress`: its one rule is the separate resource below, and an inline list (even empty) would
+            # make the next `up` after a refresh delete it. The provider removes AWS's default allow-all on create.
             tags={**args.tags, "Name": f"{name}-features-clients"},
             opts=child,
         )

@@ -32,6 +32,11 @@ class GpuNodePoolArgs:
     partition: pulumi.Input[str] = "aws"
     root_volume_gib: int = 200
     drain_timeout_seconds: int = 300  # how long termination waits for the handler to drain the node
+    # "0": `up` does not wait for GPU instances. A fresh account's GPU quota is often 0 and spot can be short; the
+    # group keeps retrying by itself, the capacity alerts and docs/deploy.md's verification report it, and a
+    # failed `up` would only leave the stack half applied. (The provider's default, 10m, waits for EC2 health only,
+    # which says nothing about the node joining the cluster.)
+    wait_for_capacity_timeout: str = "0"
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -159,6 +164,7 @@ class GpuNodePool(pulumi.ComponentResource):
                     default_result="CONTINUE",
                 )
             ],
+            wait_for_capacity_timeout=args.wait_for_capacity_timeout,
             health_check_type="EC2",
             health_check_grace_period=300,
             default_instance_warmup=300,

@@ -150,3 +150,24 @@ def test_feature_roles_use_the_catalog_key_through_glue_only(regional_graphs: di
             ]
             assert grant["Condition"] == {"StringEquals": {"kms:ViaService": f"glue.{graph['region']}.amazonaws.com"}}
             assert set(grant["Action"]) == {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
+
+
+# Possible: `features-clients` mixed an inline `egress: []` with a separate egress rule
+
+
+def test_feature_client_group_has_only_its_separate_egress_rule(regional_graphs: dict[str, Graph]) -> None:
+    for graph in regional_graphs.values():
+        group = _one(graph, "aws:ec2/securityGroup:SecurityGroup", "-features-clients")
+        assert "egress" not in group["inputs"] and "ingress" not in group["inputs"]
+        rules = [r for r in _of(graph, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+                 if r["inputs"]["securityGroupId"] == group["id"]]  # fmt: skip
+        assert [r["inputs"]["fromPort"] for r in rules] == [6379]
+
+
+# Possible: GPU capacity of a fresh account can be 0; `up` does not wait for it
+
+
+def test_gpu_groups_do_not_make_up_wait_for_capacity(regional_graphs: dict[str, Graph]) -> None:
+    for graph in regional_graphs.values():
+        groups = _of(graph, "aws:autoscaling/group:Group")
+        assert groups and all(g["inputs"]["waitForCapacityTimeout"] == "0" for g in groups)
