@@ -358,6 +358,19 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
         opts=in_primary,
     )
     replica_regions = sorted({s.region for s in deployment.regional().values()} - {stack.region})
+    replica_providers = {region: regional_provider(region, tags) for region in replica_regions}
+    models = ModelArtifacts(
+        prefix,
+        ModelArtifactsArgs(
+            primary_region=stack.region,
+            account_id=account_id,
+            partition=partition,
+            primary_key_arn=artifacts_key.arn,
+            replica_providers=replica_providers,
+            tags=tags,
+        ),
+        opts=in_primary,
+    )
     registry = ContainerRegistry(
         f"{prefix}-ecr",
         ContainerRegistryArgs(
@@ -367,18 +380,7 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
             kms_key_arn=artifacts_key.arn,
             keep_tagged_images=stack.registry.keep_tagged_images,
             expire_untagged_after_days=stack.registry.expire_untagged_after_days,
-            tags=tags,
-        ),
-        opts=in_primary,
-    )
-    models = ModelArtifacts(
-        prefix,
-        ModelArtifactsArgs(
-            primary_region=stack.region,
-            account_id=account_id,
-            partition=partition,
-            primary_key_arn=artifacts_key.arn,
-            replica_providers={region: regional_provider(region, tags) for region in replica_regions},
+            replica_keys={r: (replica_providers[r], models.replica_keys[r]) for r in replica_regions},
             tags=tags,
         ),
         opts=in_primary,

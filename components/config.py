@@ -182,7 +182,9 @@ class GpuPoolConfig(StrictModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,19}$", description="Short pool name, unique in the stack.")
     purpose: Literal["inference", "training"] = Field(description="Inference keeps an on-demand floor.")
-    instance_types: list[str] = Field(min_length=1, description=">= 3 GPU types from >= 2 families, same GPU count.")
+    instance_types: list[str] = Field(
+        min_length=1, description=">= 3 GPU types from >= 2 families, one shape: same GPUs, vCPUs and memory."
+    )
     min_size: int = Field(ge=0)
     desired_size: int = Field(ge=0)
     max_size: int = Field(ge=1)
@@ -792,4 +794,13 @@ def _gpu_pool_problems(file: str, where: str, pool: GpuPoolConfig) -> Iterator[C
             file,
             f"{where}.instance_types",
             f"mixes GPU counts {gpu_counts}; cluster-autoscaler sizes a group by one node shape",
+        )
+    shapes = sorted({(t.vcpus, t.memory_gib) for t in known})
+    if len(shapes) > 1:
+        listed = ", ".join(f"{t.name} {t.vcpus} vCPU/{t.memory_gib} GiB" for t in known)
+        yield ConfigProblem(
+            file,
+            f"{where}.instance_types",
+            f"mixes node shapes ({listed}); cluster-autoscaler simulates a group with its first type, so every type "
+            "needs the same vCPUs and memory (e.g. g4dn/g5/g6 at one size)",
         )

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.iam_documents import document, service_trust
+
 REPOSITORY_PREFIX = "mlplat"
 PULLER_TAG = "mlplat-role"
 PULLER_ROLES = ("node", "workload")
@@ -24,6 +26,9 @@ class ContainerRegistryArgs:
     kms_key_arn: pulumi.Input[str]
     keep_tagged_images: int = 30
     expire_untagged_after_days: int = 7
+    # Replica region -> (its provider, the KMS key of that region): replication creates the replica repositories
+    # from a repository creation template there, with the same policy, lifecycle and a customer key.
+    replica_keys: Mapping[str, tuple[aws.Provider, pulumi.Input[str]]] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -152,4 +157,69 @@ class ContainerRegistry(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+        self._creation_templates(name, args)
         self.register_outputs({"repository_urls": self.repository_urls})
+
+    def _creation_templates(self, name: str, args: ContainerRegistryArgs) -> None:
+        """Replication creates a replica repository on first push with defaults (AES256, mutable tags, no policy,
+        no lifecycle) unless a creation template in the destination registry says otherwise; a template that
+        uses a KMS key needs a role ECR assumes to create the repository and its key grant."""
+        if not args.replica_keys:
+            return
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-replica-creation",
+            description="ECR creates replicated mlplat repositories with their KMS key through this role",
+            assume_role_policy=service_trust("ecr.amazonaws.com"),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        regions = sorted(args.replica_keys)
+        aws.iam.RolePolicy(
+            f"{name}-replica-creation",
+            role=role.id,
+            policy=pulumi.Output.all(args.account_id, [args.replica_keys[r][1] for r in regions]).apply(
+                lambda v: replica_creation_policy(v[0], regions, v[1])
+            ),
+            opts=child,
+        )
+        for region in regions:
+            provider, key_arn = args.replica_keys[region]
+            aws.ecr.RepositoryCreationTemplate(
+                f"{name}-replica-template-{region}",
+                prefix=REPOSITORY_PREFIX,
+                description="mlplat replicas: immutable, customer key, pull policy and lifecycle as the source",
+                applied_fors=["REPLICATION"],
+                image_tag_mutability="IMMUTABLE",
+                encryption_configurations=[
+                    aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
+                        encryption_type="KMS", kms_key=key_arn
+                    )
+                ],
+                repository_policy=pulumi.Output.from_input(args.account_id).apply(pull_policy),
+                lifecycle_policy=lifecycle_policy(args.keep_tagged_images, args.expire_untagged_after_days),
+                custom_role_arn=role.arn,
+                resource_tags={**args.tags, "mlplat/data-class": "images"},
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[role]),
+            )
+
+
+def replica_creation_policy(account_id: str, regions: Sequence[str], key_arns: Sequence[str]) -> str:
+    """What ECR needs to create a replica from a template with a KMS key and tags (Amazon ECR user guide,
+    "Create an IAM role for repository creation templates"), limited to mlplat repositories and their keys."""
+    return document(
+        [
+            {
+                "Sid": "CreateReplicaRepositories",
+                "Effect": "Allow",
+                "Action": ["ecr:CreateRepository", "ecr:ReplicateImage", "ecr:TagResource"],
+                "Resource": [f"arn:aws:ecr:{r}:{account_id}:repository/{REPOSITORY_PREFIX}/*" for r in regions],
+            },
+            {
+                "Sid": "GrantTheReplicaKey",
+                "Effect": "Allow",
+                "Action": ["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"],
+                "Resource": list(key_arns),
+            },
+        ]
+    )

@@ -50,6 +50,8 @@ class GpuNodePool(pulumi.ComponentResource):
         gpu_counts = {t.gpus for t in types}
         if 0 in gpu_counts or len(gpu_counts) != 1:
             raise ValueError(f"{name}: instance types need GPUs, the same count each (got {sorted(gpu_counts)})")
+        if len({(t.vcpus, t.memory_gib) for t in types}) != 1:
+            raise ValueError(f"{name}: instance types need one shape (vCPUs and memory) for cluster-autoscaler")
         if args.purpose == "inference" and args.mix.on_demand_base < 1:
             raise ValueError(f"{name}: an inference pool keeps at least one on-demand node")
         child = pulumi.ResourceOptions(parent=self)

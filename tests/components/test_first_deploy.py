@@ -171,3 +171,43 @@ def test_gpu_groups_do_not_make_up_wait_for_capacity(regional_graphs: dict[str, 
     for graph in regional_graphs.values():
         groups = _of(graph, "aws:autoscaling/group:Group")
         assert groups and all(g["inputs"]["waitForCapacityTimeout"] == "0" for g in groups)
+
+
+# Possible: replicated repositories got AWS defaults (no policy, no lifecycle, AES256)
+
+
+def test_replicas_are_created_from_a_template_with_policy_lifecycle_and_a_regional_key(
+    graphs: dict[str, Graph],
+) -> None:
+    graph = graphs["global"]
+    (replication,) = _of(graph, "aws:ecr/replicationConfiguration:ReplicationConfiguration")
+    destinations = {d["region"] for d in replication["inputs"]["replicationConfiguration"]["rules"][0]["destinations"]}
+    templates = {
+        t["region"]: t["inputs"] for t in _of(graph, "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate")
+    }
+    assert set(templates) == destinations
+    (source_policy,) = {r["inputs"]["policy"] for r in _of(graph, "aws:ecr/repositoryPolicy:RepositoryPolicy")}
+    (source_lifecycle,) = {r["inputs"]["policy"] for r in _of(graph, "aws:ecr/lifecyclePolicy:LifecyclePolicy")}
+    for region, template in templates.items():
+        assert template["prefix"] == "mlplat" and template["appliedFors"] == ["REPLICATION"]
+        assert template["imageTagMutability"] == "IMMUTABLE"
+        (encryption,) = template["encryptionConfigurations"]
+        assert encryption["encryptionType"] == "KMS" and encryption["kmsKey"].startswith(f"arn:aws:kms:{region}:")
+        assert template["repositoryPolicy"] == source_policy and template["lifecyclePolicy"] == source_lifecycle
+        assert template["customRoleArn"].endswith("/glb-ecr-replica-creation")
+    role_policy = _statements(_one(graph, "aws:iam/rolePolicy:RolePolicy", "-ecr-replica-creation"))
+    assert set(role_policy["GrantTheReplicaKey"]["Resource"]) == {
+        t["encryptionConfigurations"][0]["kmsKey"] for t in templates.values()
+    }
+
+
+# Possible: one GPU pool mixed node shapes
+
+
+def test_every_gpu_pool_has_one_node_shape(project_root: Path) -> None:
+    from components import instance_catalogue
+
+    for name, stack in load_deployment(project_root).regional().items():
+        for pool in stack.gpu_pools:
+            shapes = {(t.vcpus, t.memory_gib, t.gpus) for t in map(instance_catalogue.get, pool.instance_types)}
+            assert len(shapes) == 1, (name, pool.name, shapes)
