@@ -24,33 +24,40 @@ class HelmChart:
     repository: str | None  # None: `chart` is an OCI reference
 
 
+# Only versions in EKS standard support: a cluster whose version leaves it is billed extended support (6x) or, with
+# `upgrade_policy: STANDARD`, upgraded by AWS outside any deploy. 1.33 left standard support in 2026-07; 1.34
+# leaves it at the end of 2026-12, so it stays only as the step to 1.35. Sources: the EKS user guide's add-on
+# version tables (kube-proxy, CoreDNS) and published pins of vpc-cni 1.21.1 and EBS CSI 1.56.0 ahead of 1.34;
+# docs/deploy.md has `aws eks describe-addon-versions` check a row before a deploy uses it.
 RELEASES: dict[str, EksRelease] = {
-    "1.32": EksRelease(
-        "1.32",
+    "1.34": EksRelease(
+        "1.34",
         {
-            "vpc-cni": "v1.19.5-eksbuild.3",
-            "kube-proxy": "v1.32.0-eksbuild.2",
-            "coredns": "v1.11.4-eksbuild.2",
-            "aws-ebs-csi-driver": "v1.46.0-eksbuild.1",
+            "vpc-cni": "v1.21.1-eksbuild.1",
+            "kube-proxy": "v1.34.6-eksbuild.2",
+            "coredns": "v1.13.2-eksbuild.4",
+            "aws-ebs-csi-driver": "v1.56.0-eksbuild.1",
         },
-        "v1.32.0",
+        "v1.34.0",
     ),
-    "1.33": EksRelease(
-        "1.33",
+    "1.35": EksRelease(
+        "1.35",
         {
-            "vpc-cni": "v1.19.5-eksbuild.3",
-            "kube-proxy": "v1.33.0-eksbuild.2",
-            "coredns": "v1.12.1-eksbuild.2",
-            "aws-ebs-csi-driver": "v1.46.0-eksbuild.1",
+            "vpc-cni": "v1.21.1-eksbuild.1",
+            "kube-proxy": "v1.35.3-eksbuild.2",
+            "coredns": "v1.13.2-eksbuild.4",
+            "aws-ebs-csi-driver": "v1.56.0-eksbuild.1",
         },
-        "v1.33.0",
+        "v1.35.0",
     ),
 }
-DEFAULT_KUBERNETES_VERSION = "1.33"
+DEFAULT_KUBERNETES_VERSION = "1.35"
 
 CHARTS: dict[str, HelmChart] = {
+    # The upstream chart (aws/aws-node-termination-handler, config/helm); the eks-charts copy stopped at 0.21.0 and
+    # has no `deleteSqsMsgIfNodeNotFound`.
     "aws-node-termination-handler": HelmChart(
-        "aws-node-termination-handler", "0.21.0", "https://aws.github.io/eks-charts"
+        "oci://public.ecr.aws/aws-ec2/helm/aws-node-termination-handler", "0.27.6", None
     ),
     "cluster-autoscaler": HelmChart("cluster-autoscaler", "9.43.1", "https://kubernetes.github.io/autoscaler"),
     "metrics-server": HelmChart("metrics-server", "3.12.2", "https://kubernetes-sigs.github.io/metrics-server/"),

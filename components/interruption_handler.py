@@ -150,7 +150,7 @@ class InterruptionHandler(pulumi.ComponentResource):
             name="aws-node-termination-handler",
             chart=chart.chart,
             version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository) if chart.repository else None,
             namespace=NAMESPACE,
             values={
                 "enableSqsTerminationDraining": True,
