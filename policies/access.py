@@ -140,16 +140,16 @@ class RoleAccess:
             ]
             self._statements[id(role)] = inline
         for attached in index.of_type(ROLE_POLICY):
-            role = self.role(attached.get("inputs", {}).get("role"))
-            if role is not None:
+            owner = self.role(attached.get("inputs", {}).get("role"))
+            if owner is not None:
                 document = policy_document(attached.get("inputs", {}).get("policy"))
-                self._statements[id(role)].extend(statements(document))
+                self._statements[id(owner)].extend(statements(document))
         for attachment in index.of_type(ATTACHMENT):
             inputs = attachment.get("inputs") or {}
-            role = self.role(inputs.get("role"))
+            attached_to = self.role(inputs.get("role"))
             managed = index.resolve(inputs.get("policyArn"), (MANAGED_POLICY,))
-            if role is not None and managed is not None:
-                self._statements[id(role)].extend(
+            if attached_to is not None and managed is not None:
+                self._statements[id(attached_to)].extend(
                     statements(policy_document((managed.get("inputs") or {}).get("policy")))
                 )
 

@@ -236,7 +236,7 @@ def node_pools(index: GraphIndex) -> list[NodePool]:
             for k, v in tags.items()
             if k.startswith(NODE_TEMPLATE + "label/")
         }
-        taints = []
+        taints: list[Mapping[str, str]] = []
         for key, value in tags.items():
             if key.startswith(NODE_TEMPLATE + "taint/"):
                 taint_value, _, effect = value.rpartition(":")
@@ -247,12 +247,16 @@ def node_pools(index: GraphIndex) -> list[NodePool]:
             pools.append(NodePool(group, labels, tuple(taints)))
     for group in index.of_type(NODE_GROUP):
         inputs = inputs_of(group)
-        taints = tuple(
-            {"key": t.get("key", ""), "value": t.get("value", ""), "effect": EKS_EFFECTS.get(t.get("effect"), "")}
+        managed_taints = tuple(
+            {
+                "key": str(t.get("key", "")),
+                "value": str(t.get("value", "")),
+                "effect": EKS_EFFECTS.get(str(t.get("effect")), ""),
+            }
             for t in as_list(inputs.get("taints"))
             if isinstance(t, Mapping)
         )
-        pools.append(NodePool(group, dict(inputs.get("labels") or {}), taints))
+        pools.append(NodePool(group, dict(inputs.get("labels") or {}), managed_taints))
     return pools
 
 
@@ -274,7 +278,7 @@ def tolerates(tolerations: Sequence[Mapping[str, Any]], taint: Mapping[str, str]
 
 
 def _expression_holds(expression: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    key, operator = expression.get("key"), expression.get("operator")
+    key, operator = str(expression.get("key")), expression.get("operator")
     values = [str(v) for v in as_list(expression.get("values"))]
     if operator == "In":
         return key in labels and labels[key] in values
@@ -418,13 +422,10 @@ def _readers_of_secrets(graph: Graph, access: RoleAccess) -> Iterator[tuple[Reso
     }
     for pod in pods(graph):
         account = service_accounts.get((pod.namespace, pod.spec.get("serviceAccountName") or "default"))
-        role_arn = (
-            ((inputs_of(account).get("metadata") or {}).get("annotations") or {}).get("eks.amazonaws.com/role-arn")
-            if account
-            else None
-        )
-        role = access.role(role_arn)
-        if role is None:
+        metadata = inputs_of(account).get("metadata") or {} if account is not None else {}
+        role_arn = (metadata.get("annotations") or {}).get("eks.amazonaws.com/role-arn")
+        mounter = access.role(role_arn)
+        if mounter is None:
             continue
         for volume in as_list(pod.spec.get("volumes")):
             class_name = (((volume or {}).get("csi") or {}).get("volumeAttributes") or {}).get("secretProviderClass")
@@ -432,7 +433,7 @@ def _readers_of_secrets(graph: Graph, access: RoleAccess) -> Iterator[tuple[Reso
                 metadata = inputs_of(spc).get("metadata") or {}
                 if metadata.get("name") == class_name and metadata.get("namespace") == pod.namespace:
                     for arn in _secret_arns_in((inputs_of(spc).get("spec") or {}).get("parameters")):
-                        yield role, pod.owner, arn, f"mounts it through SecretProviderClass {class_name}"
+                        yield mounter, pod.owner, arn, f"mounts it through SecretProviderClass {class_name}"
 
 
 @RULES.graph_rule(
