@@ -229,15 +229,13 @@ def _role_arn(partition: pulumi.Output[str], account_id: pulumi.Output[str], rol
     return pulumi.Output.all(partition, account_id).apply(lambda v: f"arn:{v[0]}:iam::{v[1]}:role/{role}")
 
 
-def _deploy_path(path: DeployPath | None) -> dict[str, object]:
-    """The cluster arguments of the configured deploy path (config validation makes it required)."""
+def _deploy_path(path: DeployPath | None) -> tuple[list[str], str | None, list[str]]:
+    """(public_access_cidrs, runner_security_group_id, runner_cidrs) of the configured deploy path (config
+    validation makes it required)."""
     if isinstance(path, PublicEndpointPath):
-        return {"public_access_cidrs": [str(c) for c in path.allowed_cidrs]}
+        return [str(c) for c in path.allowed_cidrs], None, []
     if isinstance(path, PrivateRunnerPath):
-        return {
-            "runner_security_group_id": path.runner_security_group_id,
-            "runner_cidrs": [str(c) for c in path.runner_cidrs],
-        }
+        return [], path.runner_security_group_id, [str(c) for c in path.runner_cidrs]
     raise ValueError("cluster.deploy_path is required")
 
 
@@ -255,6 +253,7 @@ def _compose_cluster(
     """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons (issue 3).
     Returns the cluster: `cluster.ref`, `oidc_provider_arn` and the node roles are what workloads build on."""
     config = stack.cluster
+    public_access_cidrs, runner_security_group_id, runner_cidrs = _deploy_path(config.deploy_path)
     cluster = eks_cluster.EksCluster(
         f"{prefix}-eks",
         eks_cluster.EksClusterArgs(
@@ -265,7 +264,9 @@ def _compose_cluster(
             vpc_id=network.vpc_id,
             subnet_ids=network.private_subnet_ids,
             kubernetes_version=config.kubernetes_version,
-            **_deploy_path(config.deploy_path),
+            public_access_cidrs=public_access_cidrs,
+            runner_security_group_id=runner_security_group_id,
+            runner_cidrs=runner_cidrs,
             log_retention_days=config.log_retention_days,
             admin_principals={
                 "deploy": _role_arn(partition, account_id, deploy_role_name(stack_name)),
