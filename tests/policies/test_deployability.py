@@ -227,3 +227,20 @@ def test_a_model_dependent_workload_that_blocks_up_fires(use1: Graph) -> None:
 )  # fmt: skip
 def test_conditions_follow_iam_semantics(condition: dict[str, Any], context: dict[str, Any], holds: bool) -> None:
     assert condition_holds(condition, context) is holds
+
+
+def test_the_crossguard_pack_reports_the_same_deployability_findings(graphs: dict[str, Graph]) -> None:
+    """Users with the Pulumi CLI get the family at `pulumi preview --policy-pack policies/` (the harness names
+    every URN's stack eu-west-1, so that stack's graph)."""
+    from tests.policies.test_crossguard import _crossguard_findings
+
+    euw1 = copy.deepcopy(graphs["eu-west-1"])
+    serving = one(euw1, "kubernetes:apps/v1:Deployment", "-serving")
+    del serving["inputs"]["metadata"]["annotations"]
+    euw1["resources"] = [r for r in euw1["resources"] if r["type"] != "kubernetes:storage.k8s.io/v1:StorageClass"]
+    expected = {
+        ("mlplat-deploy-first-up-not-blocked", "euw1-serving"),
+        ("mlplat-deploy-storage-class-exists", "euw1-kube-prometheus-stack"),
+    }
+    assert {(rule, name) for rule, name, _ in findings(euw1)} == expected
+    assert {f for f in _crossguard_findings(euw1) if f[0].startswith("mlplat-deploy-")} == expected
