@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.references import GraphIndex, as_list, policy_document, statements
+from mlplat.graph import GraphIndex, as_list, policy_document, statements
 
 Resource = Mapping[str, Any]
 ROLE = "aws:iam/role:Role"

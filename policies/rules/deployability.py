@@ -10,9 +10,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlplat.graph import GraphIndex, as_list, policy_document, statements
 from policies.access import RoleAccess, account_of, key_allows, key_arn_of, principal_matches, statement_matches
 from policies.engine import Graph, Resource, StackContext
-from policies.references import GraphIndex, as_list, policy_document, statements
 from policies.rules.encryption import (
     BUCKET_POLICY,
     BUCKET_TYPES,

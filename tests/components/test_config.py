@@ -31,7 +31,11 @@ def _stack(root: Path, name: str) -> Path:
 
 
 def test_overlapping_cidrs_name_the_file_and_field(project_copy: Path) -> None:
-    edit_yaml(_stack(project_copy, "eu-west-1"), lambda d: d["config"][KEY]["network"].update(cidr="10.10.128.0/17"))
+    def move_vpc(d: dict) -> None:
+        d["config"][KEY]["network"].update(cidr="10.10.128.0/17")
+        d["config"][KEY]["cluster"]["deploy_path"]["runner_cidrs"] = ["10.10.128.0/19"]  # the runner moves with it
+
+    edit_yaml(_stack(project_copy, "eu-west-1"), move_vpc)
     problems = _problems(project_copy)
     assert any(
         p.startswith("stacks/Pulumi.us-east-1.yaml: mlplat:platform.network.cidr:") and "overlaps" in p
@@ -190,7 +194,7 @@ def test_stack_without_cluster_settings_needs_only_a_deploy_path(project_copy: P
          "cluster.deploy_path.public_endpoint.allowed_cidrs", "at least 1"),
         (lambda d: d["config"][KEY]["cluster"].update(
             deploy_path={"mode": "public_endpoint", "allowed_cidrs": ["0.0.0.0/0"]}),
-         "cluster.deploy_path.public_endpoint.allowed_cidrs", "internet"),
+         "cluster.deploy_path.public_endpoint.allowed_cidrs[0]", "internet"),
         (lambda d: d["config"][KEY]["cluster"].update(deploy_path={"mode": "private_runner"}),
          "cluster.deploy_path.private_runner", "name the runner"),
         (lambda d: d["config"][KEY]["cluster"].update(
@@ -236,3 +240,49 @@ def test_a_private_runner_by_security_group_is_accepted(project_copy: Path) -> N
     )
     path = load_deployment(project_copy).regional()["eu-west-1"].cluster.deploy_path
     assert path is not None and path.mode == "private_runner" and path.runner_security_group_id
+
+
+def test_an_inference_pools_on_demand_share_is_bounded_by_the_gpu_minimums(project_copy: Path) -> None:
+    from components.capacity import GPU_MINIMUMS
+
+    edit_yaml(_stack(project_copy, "eu-west-1"), lambda d: _pool(d).update(on_demand_percentage_above_base=60))
+    bounds = f"{GPU_MINIMUMS.on_demand_percentage_min}..{GPU_MINIMUMS.on_demand_percentage_max}"
+    assert any(
+        p.startswith("stacks/Pulumi.eu-west-1.yaml: mlplat:platform.gpu_pools[0].on_demand_percentage_above_base:")
+        and bounds in p
+        for p in _problems(project_copy)
+    )
+
+
+def test_policies_use_the_validated_residency_and_the_same_gpu_minimums(project_copy: Path) -> None:
+    from components.capacity import GPU_MINIMUMS
+    from policies.settings import load_settings
+
+    deployment = load_deployment(project_copy)
+    settings = load_settings(project_copy)
+    assert settings.residency == deployment.residency()
+    assert settings.gpu == GPU_MINIMUMS
+    for region in ("eu-west-1", "eu-central-1", "us-east-1", "ap-southeast-1"):
+        assert deployment.tenants_stored_in(region) == deployment.residency().tenants_in(region)
+    edit_yaml(project_copy / "stacks" / "platform.yaml", lambda d: d["tenants"]["acme-eu"].update(jurisdiction="mars"))
+    with pytest.raises(ConfigError, match=r"tenants\.acme-eu\.jurisdiction: unknown jurisdiction 'mars'"):
+        load_settings(project_copy)
+
+
+def _models() -> list[type]:
+    from pydantic import BaseModel
+
+    from components.config import models
+
+    return [m for m in vars(models).values() if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def test_every_field_has_a_user_facing_description() -> None:
+    missing, internal = [], []
+    for model in _models():
+        for name, field in model.model_fields.items():
+            if not field.description:
+                missing.append(f"{model.__name__}.{name}")
+            elif "issue" in field.description.lower():
+                internal.append(f"{model.__name__}.{name}")
+    assert not missing and not internal, (missing, internal)
