@@ -571,13 +571,6 @@ class RegionalStackConfig(StackBase):
                 "required: how CI reaches the Kubernetes API (`mode: public_endpoint` with `allowed_cidrs`, or "
                 "`mode: private_runner` with `runner_security_group_id` or `runner_cidrs`); see docs/deploy.md",
             )
-        elif isinstance(path, PrivateRunnerPath):
-            for index, cidr in enumerate(path.runner_cidrs):
-                if not cidr.subnet_of(self.network.cidr):
-                    yield (
-                        f"cluster.deploy_path.runner_cidrs[{index}]",
-                        f"{cidr} is outside the VPC {self.network.cidr}; a private endpoint is reached from inside it",
-                    )
         seen: dict[str, int] = {}
         for index, pool in enumerate(self.gpu_pools):
             if pool.name in seen:
