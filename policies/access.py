@@ -13,9 +13,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mlplat.graph import GraphIndex, as_list, policy_document, statements
+from mlplat.graph import GraphIndex, Resource, as_list, policy_document, statements
 
-Resource = Mapping[str, Any]
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 MANAGED_POLICY = "aws:iam/policy:Policy"
@@ -212,8 +211,8 @@ def key_arn_of(index: GraphIndex, reference: Any) -> tuple[str, Resource | None]
     key = index.resolve(reference, (KMS_KEY,))
     if isinstance(reference, str) and reference.startswith("arn:"):
         return reference, key
-    name = str((key or {}).get("name") or reference)
-    region = str((key or {}).get("region") or "*")
+    name = str(key.get("name") if key is not None else reference)
+    region = str((key.get("region") if key is not None else None) or "*")
     return f"arn:aws:kms:{region}:{account_of(index)}:key/{name}", key
 
 
