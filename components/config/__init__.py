@@ -19,6 +19,7 @@ from components.config.models import (
     GpuInstanceType,
     GpuPoolConfig,
     ImageTag,
+    IngressConfig,
     InstanceType,
     Jurisdiction,
     MlflowConfig,
@@ -37,6 +38,7 @@ from components.config.models import (
     SystemPoolConfig,
     TagMap,
     Tenant,
+    TrafficConfig,
     WorkloadsConfig,
 )
 from components.config.rules import PLATFORM_DISPLAY, STACK_CONFIG_KEY, cross_stack_problems, stack_file_name
@@ -60,6 +62,7 @@ __all__ = [
     "GpuInstanceType",
     "GpuPoolConfig",
     "ImageTag",
+    "IngressConfig",
     "InstanceType",
     "Jurisdiction",
     "MlflowConfig",
@@ -78,6 +81,7 @@ __all__ = [
     "SystemPoolConfig",
     "TagMap",
     "Tenant",
+    "TrafficConfig",
     "WorkloadsConfig",
     "cross_stack_problems",
     "load_deployment",

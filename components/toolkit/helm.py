@@ -20,6 +20,10 @@ class HelmChart:
 
 
 CHARTS: dict[str, HelmChart] = {
+    # v2.13 controller; only its TargetGroupBinding reconciler is used (components/load_balancer_controller.py).
+    "aws-load-balancer-controller": HelmChart(
+        "aws-load-balancer-controller", "1.13.3", "https://aws.github.io/eks-charts"
+    ),
     # The upstream chart (aws/aws-node-termination-handler, config/helm); the eks-charts copy stopped at 0.21.0,
     # before `deleteSqsMsgIfNodeNotFound` existed (first in 0.22.0).
     "aws-node-termination-handler": HelmChart(

@@ -26,7 +26,7 @@ import httpx
 import numpy as np
 
 from mlplat.dev import demo_data
-from mlplat.dev.platform import MODEL_NAME, MODELS_BUCKET, PREDICTIONS_BUCKET, SERVICES, DevPlatform
+from mlplat.dev.platform import LOCAL_REGION, MODEL_NAME, MODELS_BUCKET, PREDICTIONS_BUCKET, SERVICES, DevPlatform
 from mlplat.processes import ProcessError
 
 Step = Callable[[str], None]
@@ -146,16 +146,24 @@ def train_and_register(platform: DevPlatform, size: DemoSize, step: Step) -> dic
     return versions
 
 
-def materialize(platform: DevPlatform, size: DemoSize, *, shifted: bool, seed: int) -> dict[str, list[str]]:
-    """Writes the local region's tenants' features into Redis with the online-store key contract."""
+def materialize(
+    platform: DevPlatform,
+    size: DemoSize,
+    *,
+    shifted: bool,
+    seed: int,
+    region: str = LOCAL_REGION,
+    redis_url: str | None = None,
+) -> dict[str, list[str]]:
+    """Writes the tenants stored in `region` into that region's Redis with the online-store key contract."""
     import redis
 
     from components.config import load_deployment
     from runtime.serving.features import write_entity
 
     deployment = load_deployment(platform.root)
-    tenants = [t for t in deployment.tenants_stored_in("eu-west-1")]
-    store = redis.Redis.from_url(platform.redis_url)
+    tenants = [t for t in deployment.tenants_stored_in(region)]
+    store = redis.Redis.from_url(redis_url or platform.redis_url)
     entities: dict[str, list[str]] = {}
     now = time.time()
     with store.pipeline(transaction=False) as pipe:

@@ -90,6 +90,21 @@ class JobSettings(BaseSettings):
         description="File of `textfile` mode.",
     )
     drift_workers: int = Field(default=2, ge=1, le=64)
+    drift_batch_rows: int = Field(default=131_072, ge=1, description="Rows per record batch when streaming.")
+    drift_ray_address: str | None = Field(
+        default=None, description="Ray cluster for large windows (e.g. ray://raycluster-head:10001); unset: never Ray."
+    )
+    drift_ray_min_rows: int = Field(
+        default=20_000_000,
+        ge=0,
+        description="Windows with more rows than this (Parquet metadata, before reading) are counted on Ray.",
+    )
+    drift_max_caller_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A window where one caller sent more than this share of rows is reported unreliable (no action).",
+    )
 
     @field_validator(
         "tracking_uri",
@@ -98,6 +113,7 @@ class JobSettings(BaseSettings):
         "drift_webhook_url",
         "drift_retrain_webhook_url",
         "drift_pushgateway_url",
+        "drift_ray_address",
         "drift_window_end",
         mode="before",
     )
