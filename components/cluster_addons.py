@@ -126,10 +126,13 @@ class ClusterAddons(pulumi.ComponentResource):
         self, name: str, args: ClusterAddonsArgs, on_cluster: pulumi.ResourceOptions
     ) -> list[k8s.helm.v3.Release]:
         """The driver (no Kubernetes Secret sync: files only, rotated) and the AWS provider, which fetches objects
-        with the pod's own IRSA role."""
+        with the pod's own IRSA role. Only values those chart versions have (their values.yaml): the driver tolerates
+        every taint by default (`linux.tolerations: [{operator: Exists}]`); the provider 0.3.9 tolerates none
+        (`tolerations: []`) and no bundled driver to switch off, so it is told to tolerate everything too: it must
+        run wherever a pod mounts a secret, the tainted GPU nodes included (mlplat-deploy-daemonset-tolerations)."""
         values: dict[str, dict] = {
             "secrets-store-csi-driver": {"syncSecret": {"enabled": False}, "enableSecretRotation": True},
-            "secrets-store-csi-driver-provider-aws": {"secrets-store-csi-driver": {"install": False}},
+            "secrets-store-csi-driver-provider-aws": {"tolerations": [{"operator": "Exists"}]},
         }
         # Its former parent's URN, spelled out: the Workloads component at the top of this stack.
         former_parent = (

@@ -12,7 +12,14 @@ import pulumi
 import pulumi_aws as aws
 
 from components import cluster_addons, eks_cluster, gpu_node_pool, interruption_handler, mlflow
-from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
+from components.config import (
+    Deployment,
+    DeployPath,
+    GlobalStackConfig,
+    PrivateRunnerPath,
+    PublicEndpointPath,
+    RegionalStackConfig,
+)
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.feature_store import FeatureStore, FeatureStoreArgs
 from components.ingress import ServingIngress, ServingIngressArgs
@@ -20,7 +27,7 @@ from components.kms_key import KmsKey, KmsKeyArgs
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.mlflow import Mlflow, MlflowArgs
 from components.model_artifacts import ModelArtifacts, ModelArtifactsArgs
-from components.naming import model_bucket_name
+from components.naming import deploy_role_name, model_bucket_name
 from components.network import RegionalNetwork, RegionalNetworkArgs
 from components.observability import Observability, ObservabilityArgs
 from components.public_zone import PublicZone, PublicZoneArgs
@@ -146,7 +153,7 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
         ),
         opts=opts,
     )
-    cluster, addons = _compose_cluster(stack, prefix=prefix, env=env, network=network, opts=opts)
+    cluster, addons = _compose_cluster(stack, stack_name=stack_name, prefix=prefix, env=env, network=network, opts=opts)
     features = FeatureStore(
         prefix,
         FeatureStoreArgs(
@@ -155,6 +162,7 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
             vpc_id=network.vpc_id,
             intra_subnet_ids=network.intra_subnet_ids,
             s3_endpoint_id=network.s3_endpoint.id,
+            deploy_role_names=[deploy_role_name(stack_name)],
             settings=stack.feature_store,
             client_security_group_ids=[cluster.ref.node_security_group_id],
             cluster=ClusterIdentity(
@@ -275,6 +283,20 @@ def _compose_runtime(
     pulumi.export("runtime", exports)
 
 
+def _role_arn(env: RegionEnv, role: str) -> pulumi.Output[str]:
+    return pulumi.Output.all(env.partition, env.account_id).apply(lambda v: f"arn:{v[0]}:iam::{v[1]}:role/{role}")
+
+
+def _deploy_path(path: DeployPath | None) -> tuple[list[str], str | None, list[str]]:
+    """(public_access_cidrs, runner_security_group_id, runner_cidrs) of the configured deploy path (config
+    validation makes it required)."""
+    if isinstance(path, PublicEndpointPath):
+        return [str(c) for c in path.allowed_cidrs], None, []
+    if isinstance(path, PrivateRunnerPath):
+        return [], path.runner_security_group_id, [str(c) for c in path.runner_cidrs]
+    raise ValueError("cluster.deploy_path is required")
+
+
 def _compose_traffic(
     deployment: Deployment,
     stack: RegionalStackConfig,
@@ -364,6 +386,7 @@ def _compose_traffic(
 def _compose_cluster(
     stack: RegionalStackConfig,
     *,
+    stack_name: str,
     prefix: str,
     env: RegionEnv,
     network: RegionalNetwork,
@@ -372,6 +395,7 @@ def _compose_cluster(
     """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons.
     Returns the cluster (`cluster.ref` is what workloads build on) and the add-ons (the CSI driver they need)."""
     config = stack.cluster
+    public_access_cidrs, runner_security_group_id, runner_cidrs = _deploy_path(config.deploy_path)
     cluster = eks_cluster.EksCluster(
         f"{prefix}-eks",
         eks_cluster.EksClusterArgs(
@@ -380,10 +404,15 @@ def _compose_cluster(
             vpc_id=network.vpc_id,
             subnet_ids=network.private_subnet_ids,
             kubernetes_version=config.kubernetes_version,
-            endpoint_public_access=config.endpoint_public_access,
-            public_access_cidrs=[str(c) for c in config.public_access_cidrs],
+            public_access_cidrs=public_access_cidrs,
+            runner_security_group_id=runner_security_group_id,
+            runner_cidrs=runner_cidrs,
             log_retention_days=config.log_retention_days,
-            admin_principal_arns=config.admin_principal_arns,
+            admin_principals={
+                "deploy": _role_arn(env, deploy_role_name(stack_name)),
+                "break-glass": _role_arn(env, stack.feature_store.break_glass_role),
+                **{f"extra-{i}": arn for i, arn in enumerate(config.admin_principal_arns)},
+            },
             deletion_protection=stack.environment == "production",
             system_instance_types=config.system_pool.instance_types,
             system_size=config.system_pool.size(),
@@ -462,6 +491,12 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
         opts=in_primary,
     )
     replica_regions = sorted({s.region for s in deployment.regional().values()} - {stack.region})
+    replica_providers = {region: regional_provider(region, tags) for region in replica_regions}
+    models = ModelArtifacts(
+        prefix,
+        ModelArtifactsArgs(env=env, primary_key_arn=artifacts_key.arn, replica_providers=replica_providers),
+        opts=in_primary,
+    )
     registry = ContainerRegistry(
         f"{prefix}-ecr",
         ContainerRegistryArgs(
@@ -471,15 +506,7 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
             kms_key_arn=artifacts_key.arn,
             keep_tagged_images=stack.registry.keep_tagged_images,
             expire_untagged_after_days=stack.registry.expire_untagged_after_days,
-        ),
-        opts=in_primary,
-    )
-    models = ModelArtifacts(
-        prefix,
-        ModelArtifactsArgs(
-            env=env,
-            primary_key_arn=artifacts_key.arn,
-            replica_providers={region: regional_provider(region, tags) for region in replica_regions},
+            replica_keys={r: (replica_providers[r], models.replica_keys[r]) for r in replica_regions},
         ),
         opts=in_primary,
     )

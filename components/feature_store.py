@@ -38,6 +38,9 @@ class FeatureStoreArgs:
     settings: FeatureStoreConfig = field(default_factory=FeatureStoreConfig)
     client_security_group_ids: Sequence[pulumi.Input[str]] = ()  # e.g. the EKS nodes'; the store's own client SG too
     cluster: ClusterIdentity | None = None  # None: no IRSA roles (the read and write policies are still exported)
+    # Roles that manage the stack from outside the VPC (the CI deploy role): their bucket reads (HeadBucket is
+    # authorised as s3:ListBucket) are not denied, their object reads still are.
+    deploy_role_names: Sequence[str] = ()
 
 
 class FeatureStore(pulumi.ComponentResource):
@@ -119,26 +122,9 @@ class FeatureStore(pulumi.ComponentResource):
         )
         bucket_name = offline_feature_bucket_name(name)
         break_glass = args.env.arn("iam", f"role/{settings.break_glass_role}", regional=False)
-        only_through_endpoint = pulumi.Output.all(args.s3_endpoint_id, break_glass).apply(
-            lambda v: [
-                {
-                    "Sid": "DenyDataAccessOutsideThisRegionsVpcEndpoint",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": [
-                        "s3:GetObject*",
-                        "s3:PutObject*",
-                        "s3:DeleteObject*",
-                        "s3:ListBucket*",
-                        "s3:RestoreObject",
-                    ],
-                    "Resource": [f"arn:aws:s3:::{bucket_name}", f"arn:aws:s3:::{bucket_name}/*"],
-                    "Condition": {
-                        "StringNotEquals": {"aws:SourceVpce": v[0]},
-                        "ArnNotLike": {"aws:PrincipalArn": v[1]},
-                    },
-                }
-            ]
+        deployers = [args.env.arn("iam", f"role/{role}", regional=False) for role in args.deploy_role_names]
+        only_through_endpoint = pulumi.Output.all(args.s3_endpoint_id, break_glass, *deployers).apply(
+            lambda v: offline_bucket_denies(bucket_name, v[0], break_glass_arn=v[1], deploy_role_arns=v[2:])
         )
         self.offline_bucket = SecureBucket(
             f"{name}-features-offline",
@@ -165,7 +151,8 @@ class FeatureStore(pulumi.ComponentResource):
             f"{name}-features-clients",
             vpc_id=args.vpc_id,
             description="Attach to what may read the online feature store (nodes, pods)",
-            egress=[],
+            # No inline `egress`: its one rule is the separate resource below, and an inline list (even empty) would
+            # make the next `up` after a refresh delete it. The provider removes AWS's default allow-all on create.
             tags={**args.env.tags, "Name": f"{name}-features-clients"},
             opts=child,
         )
@@ -320,6 +307,34 @@ class FeatureStore(pulumi.ComponentResource):
                 self.reader_role_arn = role.arn
 
 
+def offline_bucket_denies(
+    bucket: str, s3_endpoint_id: str, *, break_glass_arn: str, deploy_role_arns: Sequence[str]
+) -> list[dict]:
+    """Object operations only through this region's S3 gateway endpoint (or by the break-glass role); listing
+    too, except for the deploy roles, whose refresh and updates call HeadBucket (authorised as s3:ListBucket) from
+    outside the VPC. The deploy roles still cannot read, write or delete an object from outside."""
+    bucket_arn = f"arn:aws:s3:::{bucket}"
+    outside = {"StringNotEquals": {"aws:SourceVpce": s3_endpoint_id}}
+    return [
+        {
+            "Sid": "DenyObjectAccessOutsideThisRegionsVpcEndpoint",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:RestoreObject"],
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {**outside, "ArnNotLike": {"aws:PrincipalArn": break_glass_arn}},
+        },
+        {
+            "Sid": "DenyListingOutsideThisRegionsVpcEndpoint",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:ListBucket*",
+            "Resource": bucket_arn,
+            "Condition": {**outside, "ArnNotLike": {"aws:PrincipalArn": [break_glass_arn, *deploy_role_arns]}},
+        },
+    ]
+
+
 def _access_for(region: str, write: bool, values: list[str]) -> str:
     return feature_access_policy(region, *values, write=write)
 
@@ -355,6 +370,16 @@ def feature_access_policy(
                         "kms:ViaService": [f"s3.{region}.amazonaws.com", f"secretsmanager.{region}.amazonaws.com"]
                     }
                 },
+            },
+            {
+                # The Data Catalog is encrypted with this key and Glue uses the caller's permissions on it; AWS asks
+                # for all three actions of any client that reads or writes an encrypted catalog (Glue developer
+                # guide, "Setting up encryption in AWS Glue"). Only through Glue.
+                "Sid": "RegionalKeyThroughGlueForTheCatalog",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"glue.{region}.amazonaws.com"}},
             },
             {
                 "Sid": "OnlineStoreToken",

@@ -33,6 +33,11 @@ class GpuNodePoolArgs:
     env: RegionEnv
     root_volume_gib: int = 200
     drain_timeout_seconds: int = 300  # how long termination waits for the handler to drain the node
+    # "0": `up` does not wait for GPU instances. A fresh account's GPU quota is often 0 and spot can be short; the
+    # group keeps retrying by itself, the capacity alerts and docs/deploy.md's verification report it, and a
+    # failed `up` would only leave the stack half applied. (The provider's default, 10m, waits for EC2 health only,
+    # which says nothing about the node joining the cluster.)
+    wait_for_capacity_timeout: str = "0"
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -45,6 +50,8 @@ class GpuNodePool(pulumi.ComponentResource):
         gpu_counts = {t.gpus for t in types}
         if 0 in gpu_counts or len(gpu_counts) != 1:
             raise ValueError(f"{name}: instance types need GPUs, the same count each (got {sorted(gpu_counts)})")
+        if len({(t.vcpus, t.memory_gib) for t in types}) != 1:
+            raise ValueError(f"{name}: instance types need one shape (vCPUs and memory) for cluster-autoscaler")
         if args.purpose == "inference" and args.mix.on_demand_base < 1:
             raise ValueError(f"{name}: an inference pool keeps at least one on-demand node")
         child = pulumi.ResourceOptions(parent=self)
@@ -159,6 +166,7 @@ class GpuNodePool(pulumi.ComponentResource):
                     default_result="CONTINUE",
                 )
             ],
+            wait_for_capacity_timeout=args.wait_for_capacity_timeout,
             health_check_type="EC2",
             health_check_grace_period=300,
             default_instance_warmup=300,

@@ -68,9 +68,12 @@ class MlflowArgs:
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
 
 
-def artifact_access_policy(partition: str, region: str, account_id: str, bucket: str, prefix: str, secret: str) -> str:
+def artifact_access_policy(
+    partition: str, region: str, account_id: str, bucket: str, prefix: str, secret: str, secret_key: str
+) -> str:
     """The tracking server's role: objects under its prefix of the artifact bucket, that bucket's key (only
-    through S3, only for this bucket's encryption context) and the RDS-managed master secret (CSI driver)."""
+    through S3, only for this bucket's encryption context), the RDS-managed master secret (CSI driver) and the
+    key RDS encrypts that secret with (only through Secrets Manager, only for that secret)."""
     bucket_arn = f"arn:{partition}:s3:::{bucket}"
     return document(
         [
@@ -102,6 +105,19 @@ def artifact_access_policy(partition: str, region: str, account_id: str, bucket:
                 "Effect": "Allow",
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 "Resource": secret,
+            },
+            {
+                # Secrets Manager decrypts with the caller's permissions: without this the CSI mount fails.
+                "Sid": "DatabaseCredentialsKeyThroughSecretsManager",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": secret_key,
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                        "kms:EncryptionContext:SecretARN": secret,
+                    }
+                },
             },
         ]
     )
@@ -157,7 +173,7 @@ class Mlflow(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-db"},
             opts=child,
         )
-        family = f"postgres{settings.engine_version.split('.')[0]}"
+        family = f"postgres{settings.engine_version}"  # the major version: config allows nothing finer
         parameters = aws.rds.ParameterGroup(
             f"{name}-db",
             name=f"{name}-mlflow-{family}",
@@ -226,8 +242,10 @@ class Mlflow(pulumi.ComponentResource):
             service_account=SERVICE_ACCOUNT,
             env=env,
             purpose="MLflow artifacts and DB secret",
-            policy=pulumi.Output.all(env.partition, env.account_id, args.artifact_bucket, self.master_secret_arn).apply(
-                lambda v: artifact_access_policy(v[0], env.region, v[1], v[2], settings.artifact_prefix, v[3])
+            policy=pulumi.Output.all(
+                env.partition, env.account_id, args.artifact_bucket, self.master_secret_arn, self.key.arn
+            ).apply(
+                lambda v: artifact_access_policy(v[0], env.region, v[1], v[2], settings.artifact_prefix, v[3], v[4])
             ),
             role_name=f"mlplat-{name}-mlflow",
             opts=pulumi.ResourceOptions(parent=self),
@@ -296,6 +314,8 @@ class Mlflow(pulumi.ComponentResource):
                 ],
                 placement=Placement(node_selector=args.system_node_selector, spread_across_zones=True),
                 disruption_budget=DisruptionBudget(max_unavailable=None, min_available=1),
+                # Its image is pushed after the global stack deploys: `up` does not wait for the rollout.
+                skip_await=True,
             ),
             opts=in_ns,
             after=[secret_class],

@@ -46,6 +46,7 @@ class ModelArtifacts(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.replica_buckets: dict[str, pulumi.Output[str]] = {}
+        self.replica_keys: dict[str, pulumi.Output[str]] = {}  # region -> its artifacts key (models, ECR replicas)
         replica_targets: list[tuple[str, SecureBucket, KmsKey]] = []
         for region, provider in sorted(args.replica_providers.items()):
             code = region_code(region)
@@ -68,6 +69,7 @@ class ModelArtifacts(pulumi.ComponentResource):
             )
             replica_targets.append((region, replica, key))
             self.replica_buckets[region] = replica.name
+            self.replica_keys[region] = key.arn
         if replica_targets:
             self._replication(name, args, replica_targets)
         self.register_outputs({"primary_bucket": self.primary.name, "replica_buckets": self.replica_buckets})

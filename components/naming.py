@@ -27,6 +27,11 @@ def region_code(region: str) -> str:
     return f"{area}{_DIRECTIONS[direction]}{parts[-1]}"
 
 
+def deploy_role_name(stack: str, prefix: str = "mlplat") -> str:
+    """The role CI deploys `stack` with, as infra/bootstrap names it (`${name_prefix}-deploy-${stack}`)."""
+    return f"{prefix}-deploy-{stack}"
+
+
 def model_bucket_name(region: str) -> str:
     """The global stack's model-artifact bucket in `region`: the primary, or the read replica of a regional stack's
     region (components/model_artifacts.py creates them; regional stacks read the names from the global stack)."""

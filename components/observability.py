@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from components import alert_rules, pod_specs
 from components.config import ObservabilityConfig
-from components.eks_cluster import ClusterRef
+from components.eks_cluster import STORAGE_CLASS, ClusterRef
 from components.iam_documents import document
 from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
 from components.toolkit import RegionEnv, helm_release, irsa_role, logs_grant
@@ -120,7 +120,15 @@ class Observability(pulumi.ComponentResource):
             metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
             opts=self.on_cluster,
         )
-        self.stack = self._chart(PROMETHEUS_RELEASE, self._prometheus_values())
+        # Prometheus' volume claim needs the cluster's gp3 StorageClass to exist first.
+        storage = [cluster.storage_class] if cluster.storage_class is not None else []
+        self.stack = self._chart(
+            PROMETHEUS_RELEASE,
+            self._prometheus_values(),
+            after=pulumi.ResourceOptions(
+                parent=self, provider=cluster.kubernetes_provider, depends_on=[self.namespace, *storage]
+            ),
+        )
         after_stack = pulumi.ResourceOptions(
             parent=self, provider=cluster.kubernetes_provider, depends_on=[self.namespace, self.stack]
         )
@@ -202,7 +210,7 @@ class Observability(pulumi.ComponentResource):
                     "storageSpec": {
                         "volumeClaimTemplate": {
                             "spec": {
-                                "storageClassName": "gp3",
+                                "storageClassName": STORAGE_CLASS,
                                 "accessModes": ["ReadWriteOnce"],
                                 "resources": {"requests": {"storage": f"{settings.storage_gib}Gi"}},
                             }

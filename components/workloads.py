@@ -292,6 +292,9 @@ class Workloads(pulumi.ComponentResource):
                     spread_across_zones=True,
                 ),
                 termination_grace_seconds=60,
+                # Ready only once a model is registered and its image pushed, neither of which this stack does:
+                # `up` does not wait for the rollout (docs/deploy.md: first model, then verify it).
+                skip_await=True,
             ),
             opts=self.in_ns,
             after=[secret_class],

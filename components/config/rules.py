@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 
 from components.cidr import overlapping_pairs
 from components.config.errors import ConfigProblem
-from components.config.models import GlobalStackConfig, PlatformConfig, RegionalStackConfig
+from components.config.models import GlobalStackConfig, PlatformConfig, PrivateRunnerPath, RegionalStackConfig
 
 PLATFORM_DISPLAY = "stacks/platform.yaml"
 STACK_CONFIG_KEY = "mlplat:platform"
@@ -50,6 +50,16 @@ def _stack_problems(
         yield ConfigProblem(
             file, f"{field}.region", f"{stack.region} is not in jurisdiction {stack.jurisdiction!r}{where}"
         )
+    # Checked here rather than on the model so that a moved VPC range reports this together with the overlaps.
+    path = stack.cluster.deploy_path
+    if isinstance(path, PrivateRunnerPath):
+        for index, cidr in enumerate(path.runner_cidrs):
+            if not cidr.subnet_of(stack.network.cidr):
+                yield ConfigProblem(
+                    file,
+                    f"{field}.cluster.deploy_path.runner_cidrs[{index}]",
+                    f"{cidr} is outside the VPC {stack.network.cidr}; a private endpoint is reached from inside it",
+                )
     if stack.mlflow.enabled and stack.region != platform.primary_region:
         yield ConfigProblem(
             file,

@@ -24,8 +24,10 @@ CHARTS: dict[str, HelmChart] = {
     "aws-load-balancer-controller": HelmChart(
         "aws-load-balancer-controller", "1.13.3", "https://aws.github.io/eks-charts"
     ),
+    # The upstream chart (aws/aws-node-termination-handler, config/helm); the eks-charts copy stopped at 0.21.0,
+    # before `deleteSqsMsgIfNodeNotFound` existed (first in 0.22.0).
     "aws-node-termination-handler": HelmChart(
-        "aws-node-termination-handler", "0.21.0", "https://aws.github.io/eks-charts"
+        "oci://public.ecr.aws/aws-ec2/helm/aws-node-termination-handler", "0.27.6", None
     ),
     "cluster-autoscaler": HelmChart("cluster-autoscaler", "9.43.1", "https://kubernetes.github.io/autoscaler"),
     "dcgm-exporter": HelmChart("dcgm-exporter", "3.6.1", "https://nvidia.github.io/dcgm-exporter/helm-charts"),

@@ -161,6 +161,9 @@ class WorkloadSpec:
     disruption_budget: DisruptionBudget = field(default_factory=DisruptionBudget)
     termination_grace_seconds: int | None = None
     tmp_size: str = "1Gi"
+    # True for workloads that cannot be ready on a first `pulumi up` (a model not yet registered, an image pushed
+    # after the deploy): Pulumi does not wait for their rollout (`pulumi.com/skipAwait`, docs/deploy.md).
+    skip_await: bool = False
 
 
 def deployment(
@@ -192,7 +195,7 @@ def deployment(
     )
     workload = k8s.apps.v1.Deployment(
         resource_name,
-        metadata=metadata,
+        metadata={**metadata, "annotations": {pod_specs.SKIP_AWAIT: "true"}} if spec.skip_await else metadata,
         spec={
             "replicas": spec.replicas,
             "selector": {"matchLabels": labels},

@@ -2,6 +2,7 @@
 
 from policies.rules import (  # noqa: F401  (imported to register their rules)
     capacity,
+    deployability,
     encryption,
     exposure,
     governance,

@@ -65,7 +65,7 @@ def cluster_ref(name: str = "test-eks", region: str = REGION) -> ClusterRef:
     issuer = f"https://oidc.eks.{region}.amazonaws.com/id/TEST"
     return ClusterRef(
         name=pulumi.Output.from_input(name),
-        kubernetes_version="1.33",
+        kubernetes_version="1.35",
         endpoint=pulumi.Output.from_input(f"https://{name}.example"),
         certificate_authority=pulumi.Output.from_input("Y2E="),
         service_cidr="172.20.0.0/16",
