@@ -5,21 +5,49 @@ Providers are created here, one per region, and passed down; components never re
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping, Sequence
+
 import pulumi
 import pulumi_aws as aws
 
 from components import cluster_addons, eks_cluster, gpu_node_pool, interruption_handler, mlflow
-from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
+from components.config import (
+    Deployment,
+    DeployPath,
+    GlobalStackConfig,
+    PrivateRunnerPath,
+    PublicEndpointPath,
+    RegionalStackConfig,
+)
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
-from components.feature_store import ClusterIdentity, FeatureStore, FeatureStoreArgs
+from components.feature_store import FeatureStore, FeatureStoreArgs
+from components.ingress import ServingIngress, ServingIngressArgs
 from components.kms_key import KmsKey, KmsKeyArgs
+from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.mlflow import Mlflow, MlflowArgs
 from components.model_artifacts import ModelArtifacts, ModelArtifactsArgs
-from components.naming import region_code
+from components.naming import deploy_role_name, model_bucket_name
 from components.network import RegionalNetwork, RegionalNetworkArgs
 from components.observability import Observability, ObservabilityArgs
+from components.public_zone import PublicZone, PublicZoneArgs
+from components.registry_access import (
+    RegistryBackups,
+    RegistryBackupsArgs,
+    RegistryEndpoint,
+    RegistryEndpointArgs,
+    RegistryEndpointService,
+    RegistryEndpointServiceArgs,
+    registry_tracking_uri,
+)
+from components.toolkit import ClusterIdentity, RegionEnv
 from components.training import Training, TrainingArgs
-from components.workloads import Workloads, WorkloadsArgs, model_bucket_name
+from components.workloads import Workloads, WorkloadsArgs
+
+# What the global stack exports and the regional stacks read through their StackReference.
+MODEL_BUCKETS_OUTPUT = "model_buckets"  # {region: bucket name}, the primary and every read replica
+DNS_OUTPUT = "dns"  # {zone_id, domain, name_servers}: the public zone regions write their names into
+TRAFFIC_OUTPUT = "traffic"  # a regional stack's entry points; the registry's stack adds its endpoint service
 
 
 def regional_provider(region: str, tags: dict[str, str]) -> aws.Provider:
@@ -39,11 +67,67 @@ def compose(deployment: Deployment, stack_name: str) -> None:
         _compose_global(deployment, stack_name, stack)
 
 
-def _account(provider: aws.Provider) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+def region_env(region: str, tags: dict[str, str], provider: aws.Provider) -> RegionEnv:
+    """The stack's environment: the account and partition the provider's credentials resolve to."""
     invoke = pulumi.InvokeOutputOptions(provider=provider)
     identity = aws.get_caller_identity_output(opts=invoke)
     partition = aws.get_partition_output(opts=invoke)
-    return identity.account_id, partition.partition
+    return RegionEnv(region=region, account_id=identity.account_id, partition=partition.partition, tags=tags)
+
+
+def global_stack_name(deployment: Deployment) -> str:
+    names = [n for n, s in deployment.stacks.items() if isinstance(s, GlobalStackConfig)]
+    if not names:
+        raise ValueError("regional stacks read the global stack's outputs, but no stack has kind: global")
+    return names[0]
+
+
+def global_stack_reference(deployment: Deployment) -> pulumi.StackReference:
+    """The global stack of this project and organization (DESIGN §2: regions read it, never the other way)."""
+    return stack_reference(deployment, global_stack_name(deployment))
+
+
+def planned_global_outputs(deployment: Deployment) -> dict[str, object]:
+    """The global stack's outputs as the naming convention predicts them; `mlplat synth` answers the regional
+    stacks' StackReference with these (no engine, no state), and a test holds them to the global composition."""
+    regions = sorted({s.region for s in deployment.stacks.values()})
+    outputs: dict[str, object] = {MODEL_BUCKETS_OUTPUT: {region: model_bucket_name(region) for region in regions}}
+    traffic = deployment.platform.traffic
+    if traffic is not None:  # a hosted zone's id is AWS's to choose: a stand-in of the same shape
+        outputs[DNS_OUTPUT] = {"zone_id": "Z0PLANNEDZONE", "domain": traffic.domain, "name_servers": []}
+    return outputs
+
+
+def planned_stack_outputs(deployment: Deployment) -> dict[str, dict[str, object]]:
+    """Every stack another stack reads, with its planned outputs: the global stack, and the registry's regional
+    stack whose PrivateLink service the other regions connect to."""
+    outputs = {global_stack_name(deployment): planned_global_outputs(deployment)}
+    registry = deployment.registry_stack_name()
+    if registry is not None:
+        region = deployment.stack(registry).region
+        outputs[registry] = {
+            TRAFFIC_OUTPUT: {"registry_endpoint_service": f"com.amazonaws.vpce.{region}.vpce-svc-0planned"}
+        }
+    return outputs
+
+
+def stack_reference(deployment: Deployment, name: str) -> pulumi.StackReference:
+    """Another stack of this project (stacks deploy one way, so only ever one deployed before this one)."""
+    deployment.stack(name)  # a stack this project lacks is a config error, named
+    return pulumi.StackReference(
+        f"{name}-stack", stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{name}"
+    )
+
+
+def regional_model_bucket(region: str, buckets: Mapping[str, str]) -> str:
+    """This region's entry of the global stack's `model_buckets` output."""
+    try:
+        return str(buckets[region])
+    except KeyError:
+        raise ValueError(
+            f"the global stack exports no model bucket for {region}; deploy the global stack first "
+            "(it adds a read replica for every regional stack's region)"
+        ) from None
 
 
 def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalStackConfig) -> None:
@@ -51,49 +135,46 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
     prefix = deployment.prefix_for(stack_name)
     provider = regional_provider(stack.region, tags)
     opts = pulumi.ResourceOptions(provider=provider)
-    account_id, partition = _account(provider)
+    env = region_env(stack.region, tags, provider)
+    global_stack = global_stack_reference(deployment)
+    model_bucket = global_stack.require_output(MODEL_BUCKETS_OUTPUT).apply(
+        functools.partial(regional_model_bucket, stack.region)
+    )
 
     network = RegionalNetwork(
         prefix,
         RegionalNetworkArgs(
-            region=stack.region,
+            env=env,
             cidr=stack.network.cidr,
             availability_zones=stack.availability_zones(),
-            account_id=account_id,
-            partition=partition,
             cluster_name=f"{prefix}-eks",
             nat=stack.network.nat,
             flow_logs_retention_days=stack.network.flow_logs_retention_days,
             interface_endpoints=stack.network.interface_endpoints,
-            tags=tags,
         ),
         opts=opts,
     )
-    cluster = _compose_cluster(
-        stack, prefix=prefix, tags=tags, network=network, opts=opts, account_id=account_id, partition=partition
-    )
+    cluster, addons = _compose_cluster(stack, stack_name=stack_name, prefix=prefix, env=env, network=network, opts=opts)
     features = FeatureStore(
         prefix,
         FeatureStoreArgs(
-            region=stack.region,
+            env=env,
             tenants=deployment.tenants_stored_in(stack.region),
             vpc_id=network.vpc_id,
             intra_subnet_ids=network.intra_subnet_ids,
             s3_endpoint_id=network.s3_endpoint.id,
-            account_id=account_id,
-            partition=partition,
+            deploy_role_names=[deploy_role_name(stack_name)],
             settings=stack.feature_store,
             client_security_group_ids=[cluster.ref.node_security_group_id],
             cluster=ClusterIdentity(
                 oidc_provider_arn=cluster.ref.oidc_provider_arn, oidc_issuer_url=cluster.ref.oidc_issuer_url
             ),
-            tags=tags,
         ),
         opts=opts,
     )
     _compose_runtime(
-        deployment, stack, prefix=prefix, tags=tags, network=network, cluster=cluster, features=features,
-        account_id=account_id, partition=partition, opts=opts,
+        deployment, stack, prefix=prefix, env=env, network=network, cluster=cluster, addons=addons,
+        features=features, model_bucket=model_bucket, global_stack=global_stack, opts=opts,
     )  # fmt: skip
     pulumi.export("region", stack.region)
     pulumi.export("jurisdiction", stack.jurisdiction)
@@ -115,9 +196,9 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
 
 
 def default_tracking_uri(primary_region: str) -> str:
-    """Where other regions reach the one MLflow: the primary cluster's internal NLB (`mlflow-internal`) under a
-    private DNS name the operator points at it over the inter-region network (`workloads.tracking_uri` overrides)."""
-    return f"http://mlflow.{region_code(primary_region)}.mlplat.internal:{mlflow.PORT}"
+    """Where other regions reach the one MLflow: its private name, resolved in every region's VPC to the primary
+    region's registry NLB or to this region's PrivateLink endpoint to it (`workloads.tracking_uri` overrides)."""
+    return registry_tracking_uri(primary_region)
 
 
 def _compose_runtime(
@@ -125,26 +206,20 @@ def _compose_runtime(
     stack: RegionalStackConfig,
     *,
     prefix: str,
-    tags: dict[str, str],
+    env: RegionEnv,
     network: RegionalNetwork,
     cluster: eks_cluster.EksCluster,
+    addons: cluster_addons.ClusterAddons,
     features: FeatureStore,
-    account_id: pulumi.Output[str],
-    partition: pulumi.Output[str],
+    model_bucket: pulumi.Output[str],
+    global_stack: pulumi.StackReference,
     opts: pulumi.ResourceOptions,
 ) -> None:
-    """Observability, the serving and drift workloads and, in the primary region only, MLflow (issue 5)."""
+    """Observability, the serving and drift workloads and, in the primary region only, MLflow."""
     after_cluster = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
     observability = Observability(
         prefix,
-        ObservabilityArgs(
-            cluster=cluster.ref,
-            region=stack.region,
-            account_id=account_id,
-            partition=partition,
-            settings=stack.observability,
-            tags=tags,
-        ),
+        ObservabilityArgs(cluster=cluster.ref, env=env, settings=stack.observability),
         opts=after_cluster,
     )
     residency = deployment.residency()
@@ -153,14 +228,11 @@ def _compose_runtime(
         if stack.mlflow.enabled
         else default_tracking_uri(deployment.platform.primary_region)
     )
-    assert features.reader_role_arn is not None  # the cluster identity is always given above
     workloads = Workloads(
         prefix,
         WorkloadsArgs(
             cluster=cluster.ref,
-            region=stack.region,
-            account_id=account_id,
-            partition=partition,
+            env=env,
             settings=stack.workloads,
             tracking_uri=tracking_uri,
             residency={
@@ -176,18 +248,18 @@ def _compose_runtime(
             },
             redis_host=features.redis_host,
             redis_token_secret_arn=features.auth_secret.arn,
-            feature_key_arn=features.key.arn,
-            feature_reader_role_arn=features.reader_role_arn,
+            feature_read_policy=features.read_policy,
+            model_bucket=model_bucket,
             access_log_bucket=features.log_bucket.name,
             pushgateway_url=observability.pushgateway_url,
-            after=[observability.stack],
-            tags=tags,
+            after=[*addons.secrets_store_csi, observability.stack],
         ),
         opts=after_cluster,
     )
     exports: dict[str, object] = {
         "amp_workspace_arn": observability.workspace.arn,
         "prediction_bucket": workloads.prediction_bucket.name,
+        "serving_role_arn": workloads.serving_role.arn,
         "tracking_uri": tracking_uri,
     }
     if stack.mlflow.enabled:
@@ -195,15 +267,12 @@ def _compose_runtime(
             prefix,
             MlflowArgs(
                 cluster=cluster.ref,
-                region=stack.region,
-                account_id=account_id,
-                partition=partition,
+                env=env,
                 vpc_id=network.vpc_id,
                 intra_subnet_ids=network.intra_subnet_ids,
-                artifact_bucket=model_bucket_name(stack.region),
+                artifact_bucket=model_bucket,
                 settings=stack.mlflow,
-                after=workloads.csi,
-                tags=tags,
+                after=addons.secrets_store_csi,
             ),
             opts=after_cluster,
         )
@@ -213,52 +282,158 @@ def _compose_runtime(
         training = Training(
             prefix,
             TrainingArgs(
-                cluster=cluster.ref, region=stack.region, account_id=account_id, partition=partition,
+                cluster=cluster.ref, region=stack.region, account_id=env.account_id, partition=env.partition,
                 offline_bucket_arn=features.offline_bucket.arn, feature_key_arn=features.key.arn,
                 s3_endpoint_id=network.s3_endpoint.id, access_log_bucket=features.log_bucket.name,
                 tenants=deployment.tenants_stored_in(stack.region),
                 model_bucket=model_bucket_name(deployment.platform.primary_region),
                 model_bucket_region=deployment.platform.primary_region, tracking_uri=tracking_uri,
-                training_pool=training_pools[0], after=[workloads.namespace], tags=tags,
+                training_pool=training_pools[0], after=[workloads.namespace], tags=dict(env.tags),
             ),
             opts=after_cluster,
         )  # fmt: skip
         exports |= {"training_bucket": training.bucket.name, "retrain_queue_url": training.queue.url}
+    _compose_traffic(
+        deployment, stack, prefix=prefix, env=env, network=network, cluster=cluster, global_stack=global_stack,
+        serving=[workloads], registry=server if stack.mlflow.enabled else None, opts=opts,
+    )  # fmt: skip
     pulumi.export("runtime", exports)
+
+
+def _role_arn(env: RegionEnv, role: str) -> pulumi.Output[str]:
+    return pulumi.Output.all(env.partition, env.account_id).apply(lambda v: f"arn:{v[0]}:iam::{v[1]}:role/{role}")
+
+
+def _deploy_path(path: DeployPath | None) -> tuple[list[str], str | None, list[str]]:
+    """(public_access_cidrs, runner_security_group_id, runner_cidrs) of the configured deploy path (config
+    validation makes it required)."""
+    if isinstance(path, PublicEndpointPath):
+        return [str(c) for c in path.allowed_cidrs], None, []
+    if isinstance(path, PrivateRunnerPath):
+        return [], path.runner_security_group_id, [str(c) for c in path.runner_cidrs]
+    raise ValueError("cluster.deploy_path is required")
+
+
+def _compose_traffic(
+    deployment: Deployment,
+    stack: RegionalStackConfig,
+    *,
+    prefix: str,
+    env: RegionEnv,
+    network: RegionalNetwork,
+    cluster: eks_cluster.EksCluster,
+    global_stack: pulumi.StackReference,
+    serving: Sequence[pulumi.Resource],
+    registry: Mlflow | None,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Traffic entry (ALB + WAF + DNS names), the registry from every region (PrivateLink), and the registry
+    database's backups in a second region of its jurisdiction (docs/dr.md)."""
+    after_cluster = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
+    controller = LoadBalancerController(
+        prefix,
+        LoadBalancerControllerArgs(cluster=cluster.ref, env=env, vpc_id=network.vpc_id, target_group_prefix=prefix),
+        opts=after_cluster,
+    )
+    traffic = deployment.platform.traffic
+    exports: dict[str, object] = {}
+    if stack.ingress.enabled and traffic is not None:
+        ingress = ServingIngress(
+            prefix,
+            ServingIngressArgs(
+                cluster=cluster.ref,
+                env=env,
+                jurisdiction=stack.jurisdiction,
+                vpc_id=network.vpc_id,
+                vpc_cidr=str(stack.network.cidr),
+                public_subnet_ids=network.public_subnet_ids,
+                private_subnet_ids=network.private_subnet_ids,
+                settings=stack.ingress,
+                domain=traffic.domain,
+                zone_id=global_stack.require_output(DNS_OUTPUT).apply(lambda dns: str(dns["zone_id"])),
+                tenants=deployment.residency().tenants_in(stack.region),
+                deletion_protection=stack.environment == "production",
+                after=[*serving, controller],
+            ),
+            opts=after_cluster,
+        )
+        exports |= {
+            "serving_url": f"https://{ingress.region_fqdn}",
+            "jurisdiction_url": f"https://{ingress.jurisdiction_fqdn}",
+            "load_balancer_dns_name": ingress.load_balancer.dns_name,
+        }
+    if registry is not None:
+        others = sorted(s.region for s in deployment.regional().values() if s.region != stack.region)
+        service = RegistryEndpointService(
+            prefix,
+            RegistryEndpointServiceArgs(
+                cluster=cluster.ref, env=env, vpc_id=network.vpc_id, vpc_cidr=str(stack.network.cidr),
+                subnet_ids=network.private_subnet_ids, consumer_regions=others,
+                deletion_protection=stack.environment == "production", after=[registry, controller],
+            ),
+            opts=after_cluster,
+        )  # fmt: skip
+        exports["registry_endpoint_service"] = service.service_name
+        replica = stack.mlflow.backup_replica_region
+        if replica is not None:
+            RegistryBackups(
+                prefix,
+                RegistryBackupsArgs(
+                    env=env.in_region(replica), source_db_arn=registry.db.arn,
+                    retention_days=stack.mlflow.backup_retention_days,
+                    replica_provider=regional_provider(replica, dict(env.tags)),
+                ),
+                opts=opts,
+            )  # fmt: skip
+            exports["registry_backups_region"] = replica
+    elif (registry_stack := deployment.registry_stack_name()) is not None:
+        registry_outputs = stack_reference(deployment, registry_stack).require_output(TRAFFIC_OUTPUT)
+        RegistryEndpoint(
+            prefix,
+            RegistryEndpointArgs(
+                env=env, primary_region=deployment.platform.primary_region, vpc_id=network.vpc_id,
+                subnet_ids=network.private_subnet_ids, client_security_group_id=cluster.ref.node_security_group_id,
+                service_name=registry_outputs.apply(lambda t: str(t["registry_endpoint_service"])),
+            ),
+            opts=opts,
+        )  # fmt: skip
+    pulumi.export(TRAFFIC_OUTPUT, exports)
 
 
 def _compose_cluster(
     stack: RegionalStackConfig,
     *,
+    stack_name: str,
     prefix: str,
-    tags: dict[str, str],
+    env: RegionEnv,
     network: RegionalNetwork,
     opts: pulumi.ResourceOptions,
-    account_id: pulumi.Output[str],
-    partition: pulumi.Output[str],
-) -> eks_cluster.EksCluster:
-    """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons (issue 3).
-    Returns the cluster: `cluster.ref`, `oidc_provider_arn` and the node roles are what workloads build on."""
+) -> tuple[eks_cluster.EksCluster, cluster_addons.ClusterAddons]:
+    """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons.
+    Returns the cluster (`cluster.ref` is what workloads build on) and the add-ons (the CSI driver they need)."""
     config = stack.cluster
+    public_access_cidrs, runner_security_group_id, runner_cidrs = _deploy_path(config.deploy_path)
     cluster = eks_cluster.EksCluster(
         f"{prefix}-eks",
         eks_cluster.EksClusterArgs(
             cluster_name=f"{prefix}-eks",  # the name RegionalNetwork tags its subnets for
-            region=stack.region,
-            account_id=account_id,
-            partition=partition,
+            env=env,
             vpc_id=network.vpc_id,
             subnet_ids=network.private_subnet_ids,
             kubernetes_version=config.kubernetes_version,
-            endpoint_public_access=config.endpoint_public_access,
-            public_access_cidrs=[str(c) for c in config.public_access_cidrs],
+            public_access_cidrs=public_access_cidrs,
+            runner_security_group_id=runner_security_group_id,
+            runner_cidrs=runner_cidrs,
             log_retention_days=config.log_retention_days,
-            admin_principal_arns=config.admin_principal_arns,
+            admin_principals={
+                "deploy": _role_arn(env, deploy_role_name(stack_name)),
+                "break-glass": _role_arn(env, stack.feature_store.break_glass_role),
+                **{f"extra-{i}": arn for i, arn in enumerate(config.admin_principal_arns)},
+            },
             deletion_protection=stack.environment == "production",
             system_instance_types=config.system_pool.instance_types,
             system_size=config.system_pool.size(),
             system_disk_size_gib=config.system_pool.disk_size_gib,
-            tags=tags,
         ),
         opts=opts,
     )
@@ -273,9 +448,8 @@ def _compose_cluster(
                 instance_types=pool.instance_types,
                 mix=pool.mix(),
                 size=pool.size(),
-                partition=partition,
+                env=env,
                 root_volume_gib=pool.root_volume_gib,
-                tags=tags,
             ),
             opts=opts,
         )
@@ -287,22 +461,19 @@ def _compose_cluster(
             f"{prefix}-interruption",
             interruption_handler.InterruptionHandlerArgs(
                 cluster=cluster.ref,
-                region=stack.region,
-                account_id=account_id,
-                partition=partition,
+                env=env,
                 asg_names=[p.asg_name for p in pools],
                 asg_arns=[p.asg_arn for p in pools],
-                tags=tags,
             ),
             opts=after_nodes,
         )
-    cluster_addons.ClusterAddons(
+    addons = cluster_addons.ClusterAddons(
         f"{prefix}-addons",
         cluster_addons.ClusterAddonsArgs(
             cluster=cluster.ref,
-            region=stack.region,
+            env=env,
             spot_preferences=[(p.asg_name, p.spot_percentage_above_base) for p in pools],
-            tags=tags,
+            former_csi_parent=prefix,  # installed by Workloads(prefix) before it became an add-on
         ),
         opts=after_nodes,
     )
@@ -319,49 +490,40 @@ def _compose_cluster(
         },
     )
     pulumi.export("gpu_pool_asg_names", {pool.name: p.asg_name for pool, p in zip(stack.gpu_pools, pools, strict=True)})
-    return cluster
+    return cluster, addons
 
 
 def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackConfig) -> None:
     tags = deployment.tags_for(stack_name)
     prefix = deployment.prefix_for(stack_name)
     provider = regional_provider(stack.region, tags)
-    account_id, partition = _account(provider)
+    env = region_env(stack.region, tags, provider)
     in_primary = pulumi.ResourceOptions(provider=provider)
     # One key for what is global by nature in the primary region: container images and model artifacts.
     artifacts_key = KmsKey(
         f"{prefix}-artifacts-key",
-        KmsKeyArgs(
-            description="mlplat global artifacts (ECR images, model artifacts) in the primary region",
-            account_id=account_id,
-            partition=partition,
-            tags=tags,
+        KmsKeyArgs.for_env(
+            env, description="mlplat global artifacts (ECR images, model artifacts) in the primary region"
         ),
         opts=in_primary,
     )
     replica_regions = sorted({s.region for s in deployment.regional().values()} - {stack.region})
+    replica_providers = {region: regional_provider(region, tags) for region in replica_regions}
+    models = ModelArtifacts(
+        prefix,
+        ModelArtifactsArgs(env=env, primary_key_arn=artifacts_key.arn, replica_providers=replica_providers),
+        opts=in_primary,
+    )
     registry = ContainerRegistry(
         f"{prefix}-ecr",
         ContainerRegistryArgs(
+            env=env,
             repositories=stack.registry.repositories,
             replica_regions=replica_regions,
-            account_id=account_id,
             kms_key_arn=artifacts_key.arn,
             keep_tagged_images=stack.registry.keep_tagged_images,
             expire_untagged_after_days=stack.registry.expire_untagged_after_days,
-            tags=tags,
-        ),
-        opts=in_primary,
-    )
-    models = ModelArtifacts(
-        prefix,
-        ModelArtifactsArgs(
-            primary_region=stack.region,
-            account_id=account_id,
-            partition=partition,
-            primary_key_arn=artifacts_key.arn,
-            replica_providers={region: regional_provider(region, tags) for region in replica_regions},
-            tags=tags,
+            replica_keys={r: (replica_providers[r], models.replica_keys[r]) for r in replica_regions},
         ),
         opts=in_primary,
     )
@@ -369,4 +531,10 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
     pulumi.export("jurisdiction", stack.jurisdiction)
     pulumi.export("artifacts_key_arn", artifacts_key.arn)
     pulumi.export("repository_urls", registry.repository_urls)
-    pulumi.export("model_buckets", {stack.region: models.primary.name, **models.replica_buckets})
+    pulumi.export(MODEL_BUCKETS_OUTPUT, {stack.region: models.primary.name, **models.replica_buckets})
+    traffic = deployment.platform.traffic
+    if traffic is not None:
+        zone = PublicZone(prefix, PublicZoneArgs(domain=traffic.domain, tags=dict(env.tags)), opts=in_primary)
+        pulumi.export(
+            DNS_OUTPUT, {"zone_id": zone.zone_id, "domain": traffic.domain, "name_servers": zone.name_servers}
+        )

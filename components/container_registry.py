@@ -10,21 +10,26 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.iam_documents import document, service_trust
+from components.toolkit import ROLE_TAG, RegionEnv
+
 REPOSITORY_PREFIX = "mlplat"
-PULLER_TAG = "mlplat-role"
+PULLER_TAG = ROLE_TAG
 PULLER_ROLES = ("node", "workload")
 PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ContainerRegistryArgs:
+    env: RegionEnv  # the primary region
     repositories: Sequence[str]
     replica_regions: Sequence[str]
-    account_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     keep_tagged_images: int = 30
     expire_untagged_after_days: int = 7
-    tags: Mapping[str, str] = field(default_factory=dict)
+    # Replica region -> (its provider, the KMS key of that region): replication creates the replica repositories
+    # from a repository creation template there, with the same policy, lifecycle and a customer key.
+    replica_keys: Mapping[str, tuple[aws.Provider, pulumi.Input[str]]] = field(default_factory=dict)
 
 
 def lifecycle_policy(keep_tagged: int, untagged_days: int) -> str:
@@ -86,7 +91,7 @@ class ContainerRegistry(pulumi.ComponentResource):
     def __init__(self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:ContainerRegistry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = {**args.tags, "mlplat/data-class": "images"}
+        tags = args.env.tagged(**{"mlplat/data-class": "images"})
         self.repository_urls: dict[str, pulumi.Output[str]] = {}
         for repository in args.repositories:
             repo = aws.ecr.Repository(
@@ -110,7 +115,7 @@ class ContainerRegistry(pulumi.ComponentResource):
             aws.ecr.RepositoryPolicy(
                 f"{name}-{repository}-policy",
                 repository=repo.name,
-                policy=pulumi.Output.from_input(args.account_id).apply(pull_policy),
+                policy=pulumi.Output.from_input(args.env.account_id).apply(pull_policy),
                 opts=child,
             )
             self.repository_urls[repository] = repo.repository_url
@@ -138,7 +143,7 @@ class ContainerRegistry(pulumi.ComponentResource):
                         aws.ecr.ReplicationConfigurationReplicationConfigurationRuleArgs(
                             destinations=[
                                 aws.ecr.ReplicationConfigurationReplicationConfigurationRuleDestinationArgs(
-                                    region=region, registry_id=args.account_id
+                                    region=region, registry_id=args.env.account_id
                                 )
                                 for region in args.replica_regions
                             ],
@@ -152,4 +157,69 @@ class ContainerRegistry(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+        self._creation_templates(name, args)
         self.register_outputs({"repository_urls": self.repository_urls})
+
+    def _creation_templates(self, name: str, args: ContainerRegistryArgs) -> None:
+        """Replication creates a replica repository on first push with defaults (AES256, mutable tags, no policy,
+        no lifecycle) unless a creation template in the destination registry says otherwise; a template that
+        uses a KMS key needs a role ECR assumes to create the repository and its key grant."""
+        if not args.replica_keys:
+            return
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-replica-creation",
+            description="ECR creates replicated mlplat repositories with their KMS key through this role",
+            assume_role_policy=service_trust("ecr.amazonaws.com"),
+            tags=args.env.tagged(),
+            opts=child,
+        )
+        regions = sorted(args.replica_keys)
+        aws.iam.RolePolicy(
+            f"{name}-replica-creation",
+            role=role.id,
+            policy=pulumi.Output.all(args.env.account_id, [args.replica_keys[r][1] for r in regions]).apply(
+                lambda v: replica_creation_policy(v[0], regions, v[1])
+            ),
+            opts=child,
+        )
+        for region in regions:
+            provider, key_arn = args.replica_keys[region]
+            aws.ecr.RepositoryCreationTemplate(
+                f"{name}-replica-template-{region}",
+                prefix=REPOSITORY_PREFIX,
+                description="mlplat replicas: immutable, customer key, pull policy and lifecycle as the source",
+                applied_fors=["REPLICATION"],
+                image_tag_mutability="IMMUTABLE",
+                encryption_configurations=[
+                    aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
+                        encryption_type="KMS", kms_key=key_arn
+                    )
+                ],
+                repository_policy=pulumi.Output.from_input(args.env.account_id).apply(pull_policy),
+                lifecycle_policy=lifecycle_policy(args.keep_tagged_images, args.expire_untagged_after_days),
+                custom_role_arn=role.arn,
+                resource_tags=args.env.tagged(**{"mlplat/data-class": "images"}),
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[role]),
+            )
+
+
+def replica_creation_policy(account_id: str, regions: Sequence[str], key_arns: Sequence[str]) -> str:
+    """What ECR needs to create a replica from a template with a KMS key and tags (Amazon ECR user guide,
+    "Create an IAM role for repository creation templates"), limited to mlplat repositories and their keys."""
+    return document(
+        [
+            {
+                "Sid": "CreateReplicaRepositories",
+                "Effect": "Allow",
+                "Action": ["ecr:CreateRepository", "ecr:ReplicateImage", "ecr:TagResource"],
+                "Resource": [f"arn:aws:ecr:{r}:{account_id}:repository/{REPOSITORY_PREFIX}/*" for r in regions],
+            },
+            {
+                "Sid": "GrantTheReplicaKey",
+                "Effect": "Allow",
+                "Action": ["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"],
+                "Resource": list(key_arns),
+            },
+        ]
+    )

@@ -18,10 +18,12 @@ from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
 from components.node_bootstrap import kubeconfig
 from components.node_launch import managed_policy_arn
 from components.system_node_pool import SystemNodePool, SystemNodePoolArgs
+from components.toolkit import ClusterIdentity, RegionEnv, encrypted_log_group, irsa_role
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 # Ports the control plane opens on nodes: kubelet, and the usual admission-webhook ports.
 CONTROL_PLANE_TO_NODE_PORTS = (443, 4443, 6443, 8443, 9443, 10250)
+STORAGE_CLASS = "gp3"  # the cluster's default StorageClass: EBS gp3, encrypted with the node volumes key
 
 
 @dataclass(frozen=True)
@@ -38,27 +40,29 @@ class ClusterRef:
     node_security_group_id: pulumi.Output[str]
     node_volume_key_arn: pulumi.Output[str]
     kubernetes_provider: k8s.Provider
+    storage_class: pulumi.Resource | None = None  # `gp3`, encrypted with the volumes key; claims order after it
 
 
 @dataclass(frozen=True, kw_only=True)
 class EksClusterArgs:
     cluster_name: str
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str] = "aws"
+    env: RegionEnv
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]  # private subnets: control-plane ENIs and nodes
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
-    endpoint_public_access: bool = False
+    # The deploy path (config `cluster.deploy_path`): a public endpoint limited to these CIDRs, or the private
+    # endpoint plus 443 into the cluster security group from the runner's security group or CIDRs.
     public_access_cidrs: Sequence[str] = ()
+    runner_security_group_id: str | None = None
+    runner_cidrs: Sequence[str] = ()
     log_retention_days: int = 90
-    admin_principal_arns: Sequence[str] = ()
+    # Cluster admins by access entry, label -> principal ARN: the stack's CI deploy role, the break-glass role, more.
+    admin_principals: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     service_ipv4_cidr: str = "172.20.0.0/16"
     deletion_protection: bool = True
     system_instance_types: Sequence[str] = ("m6i.large", "m7i.large")
     system_size: PoolSize = field(default_factory=lambda: PoolSize(min_size=2, desired_size=3, max_size=6))
     system_disk_size_gib: int = 50
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -67,35 +71,31 @@ class EksCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:EksCluster", name, None, opts)
-        if args.endpoint_public_access and not args.public_access_cidrs:
-            raise ValueError(f"{name}: a public EKS endpoint needs a CIDR allowlist (public_access_cidrs)")
-        if any(cidr.endswith("/0") for cidr in args.public_access_cidrs):
-            raise ValueError(f"{name}: public_access_cidrs may not open the endpoint to the internet")
+        if any(cidr.endswith("/0") for cidr in [*args.public_access_cidrs, *args.runner_cidrs]):
+            raise ValueError(f"{name}: the deploy path may not open the endpoint to the internet (/0)")
+        public = bool(args.public_access_cidrs)
+        if not public and args.runner_security_group_id is None and not args.runner_cidrs:
+            raise ValueError(f"{name}: no deploy path: give public_access_cidrs, or a runner security group or CIDRs")
         child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
+        env = args.env
+        tags = dict(env.tags)
         pins = release(args.kubernetes_version)
-        partition = pulumi.Output.from_input(args.partition)
+        partition = pulumi.Output.from_input(env.partition)
 
         def managed_policy(policy: str) -> pulumi.Output[str]:
-            return managed_policy_arn(args.partition, policy)
+            return managed_policy_arn(env.partition, policy)
 
         secrets_key = KmsKey(
             f"{name}-secrets-key",
-            KmsKeyArgs(
-                description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}",
-                account_id=args.account_id,
-                partition=args.partition,
-                tags=tags,
-            ),
+            KmsKeyArgs.for_env(env, description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}"),
             opts=child,
         )
-        log_group = self._log_group(name, args, tags)
+        log_group = self._log_group(name, args)
         volume_key = KmsKey(
             f"{name}-volumes-key",
-            KmsKeyArgs(
+            KmsKeyArgs.for_env(
+                env,
                 description=f"EBS volumes of {args.cluster_name}'s nodes and persistent volumes",
-                account_id=args.account_id,
-                partition=args.partition,
                 service_grants=[
                     # As the AWS-managed aws/ebs key: any principal of this account, only through EC2 in this region
                     # (Auto Scaling's service-linked role launches the nodes with it).
@@ -110,17 +110,16 @@ class EksCluster(pulumi.ComponentResource):
                             "kms:CreateGrant",
                             "kms:DescribeKey",
                         ),
-                        condition=pulumi.Output.from_input(args.account_id).apply(
+                        condition=pulumi.Output.from_input(env.account_id).apply(
                             lambda account: {
                                 "StringEquals": {
                                     "kms:CallerAccount": account,
-                                    "kms:ViaService": f"ec2.{args.region}.amazonaws.com",
+                                    "kms:ViaService": f"ec2.{env.region}.amazonaws.com",
                                 }
                             }
                         ),
                     )
                 ],
-                tags=tags,
             ),
             opts=child,
         )
@@ -152,13 +151,14 @@ class EksCluster(pulumi.ComponentResource):
                 subnet_ids=list(args.subnet_ids),
                 security_group_ids=[cluster_sg.id],
                 endpoint_private_access=True,
-                endpoint_public_access=args.endpoint_public_access,
-                public_access_cidrs=list(args.public_access_cidrs) if args.endpoint_public_access else None,
+                endpoint_public_access=public,
+                public_access_cidrs=list(args.public_access_cidrs) if public else None,
             ),
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
-                # The identity running `pulumi up` installs the in-cluster add-ons below, so it needs admin.
-                bootstrap_cluster_creator_admin_permissions=True,
+                # Admins are the access entries below (the CI deploy role among them), never whoever happened to
+                # create the cluster; with this on, the deploy role's own entry would collide with the bootstrap one.
+                bootstrap_cluster_creator_admin_permissions=False,
             ),
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 resources=["secrets"],
@@ -187,12 +187,13 @@ class EksCluster(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-oidc"},
             opts=child,
         )
-        for index, principal in enumerate(args.admin_principal_arns):
+        self.admin_access: list[pulumi.Resource] = []
+        for label, principal in args.admin_principals.items():
             entry = aws.eks.AccessEntry(
-                f"{name}-admin-{index}", cluster_name=cluster.name, principal_arn=principal, type="STANDARD", opts=child
+                f"{name}-admin-{label}", cluster_name=cluster.name, principal_arn=principal, type="STANDARD", opts=child
             )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{index}-policy",
+            association = aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{label}-policy",
                 cluster_name=cluster.name,
                 principal_arn=principal,
                 policy_arn=partition.apply(
@@ -201,21 +202,26 @@ class EksCluster(pulumi.ComponentResource):
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
             )
+            self.admin_access += [entry, association]
 
-        def irsa_role(suffix: str, namespace: str, service_account: str, policy: str) -> aws.iam.Role:
-            irsa = aws.iam.Role(
+        identity = ClusterIdentity(oidc_provider_arn=self.oidc_provider.arn, oidc_issuer_url=issuer)
+
+        def controller_role(
+            suffix: str, service_account: str, managed: str, policy: pulumi.Input[str] | None = None
+        ) -> aws.iam.Role:
+            return irsa_role(
                 f"{name}-{suffix}-irsa",
-                assume_role_policy=pulumi.Output.all(self.oidc_provider.arn, issuer).apply(
-                    lambda v: iam_documents.irsa_trust(v[0], v[1], namespace, service_account)
-                ),
-                description=f"IRSA: {namespace}/{service_account} in {args.cluster_name}",
-                tags={**tags, "Name": f"{name}-{suffix}-irsa"},
+                cluster=identity,
+                namespace="kube-system",
+                service_account=service_account,
+                env=env,
+                purpose=f"the {suffix} add-on of {args.cluster_name}",
+                policy=policy,
+                managed_policy_arns=[managed_policy(managed)],
+                kind="controller",
+                former_policy_name=f"{name}-{suffix}-irsa-key" if policy is not None else None,
                 opts=child,
             )
-            aws.iam.RolePolicyAttachment(
-                f"{name}-{suffix}-irsa-policy", role=irsa.name, policy_arn=managed_policy(policy), opts=child
-            )
-            return irsa
 
         def addon(
             addon_name: str,
@@ -237,7 +243,7 @@ class EksCluster(pulumi.ComponentResource):
             )
 
         # Networking comes before any node can become Ready; CoreDNS and the EBS driver need nodes to run on.
-        vpc_cni = addon("vpc-cni", irsa_role("vpc-cni", "kube-system", "aws-node", "AmazonEKS_CNI_Policy"))
+        vpc_cni = addon("vpc-cni", controller_role("vpc-cni", "aws-node", "AmazonEKS_CNI_Policy"))
         kube_proxy = addon("kube-proxy")
         self.system_pool = SystemNodePool(
             f"{name}-system",
@@ -247,34 +253,45 @@ class EksCluster(pulumi.ComponentResource):
                 subnet_ids=args.subnet_ids,
                 node_security_group_id=node_sg.id,
                 volume_key_arn=volume_key.arn,
-                partition=args.partition,
+                env=env,
                 instance_types=args.system_instance_types,
                 size=args.system_size,
                 disk_size_gib=args.system_disk_size_gib,
                 wait_for=[vpc_cni, kube_proxy],
-                tags=tags,
             ),
             opts=child,
         )
         addon("coredns", after=[self.system_pool])
-        ebs_role = irsa_role("ebs-csi", "kube-system", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy")
-        aws.iam.RolePolicy(
-            f"{name}-ebs-csi-irsa-key",
-            role=ebs_role.id,
+        ebs_role = controller_role(
+            "ebs-csi",
+            "ebs-csi-controller-sa",
+            "service-role/AmazonEBSCSIDriverPolicy",
             policy=volume_key.arn.apply(iam_documents.ebs_csi_key_use),
-            opts=child,
         )
         # Its node plugin must reach the tainted GPU nodes too, or their pods' volumes never mount.
-        addon("aws-ebs-csi-driver", ebs_role, [self.system_pool], {"node": {"tolerateAllTaints": True}})
+        ebs_csi = addon("aws-ebs-csi-driver", ebs_role, [self.system_pool], {"node": {"tolerateAllTaints": True}})
 
         self.kubeconfig = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
-            lambda v: kubeconfig(cluster_name=v[0], endpoint=v[1], certificate_authority=v[2] or "", region=args.region)
+            lambda v: kubeconfig(cluster_name=v[0], endpoint=v[1], certificate_authority=v[2] or "", region=env.region)
         )
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_pool]),
+            # The deploy role is admin only once its access entry and policy exist.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_pool, *self.admin_access]),
+        )
+        # EKS creates no StorageClass when self-managed add-on bootstrap is off, and the EBS CSI add-on creates none:
+        # without this one every claim (Prometheus' volume) stays Pending while its Helm release reports success.
+        self.storage_class = k8s.storage.v1.StorageClass(
+            f"{name}-{STORAGE_CLASS}",
+            metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": volume_key.arn},
+            volume_binding_mode="WaitForFirstConsumer",  # the volume is made in the zone the pod lands in
+            allow_volume_expansion=True,
+            reclaim_policy="Delete",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]),
         )
 
         self.cluster_name = cluster.name
@@ -293,6 +310,7 @@ class EksCluster(pulumi.ComponentResource):
             node_security_group_id=node_sg.id,
             node_volume_key_arn=volume_key.arn,
             kubernetes_provider=self.provider,
+            storage_class=self.storage_class,
         )
         self.register_outputs(
             {
@@ -304,34 +322,14 @@ class EksCluster(pulumi.ComponentResource):
             }
         )
 
-    def _log_group(self, name: str, args: EksClusterArgs, tags: Mapping[str, str]) -> aws.cloudwatch.LogGroup:
+    def _log_group(self, name: str, args: EksClusterArgs) -> aws.cloudwatch.LogGroup:
         """EKS writes control-plane logs to exactly this name; creating it first sets the key and retention."""
-        log_group_name = f"/aws/eks/{args.cluster_name}/cluster"
-        log_group_arn = pulumi.Output.all(args.partition, args.account_id).apply(
-            lambda v: f"arn:{v[0]}:logs:{args.region}:{v[1]}:log-group:{log_group_name}"
-        )
-        key = KmsKey(
-            f"{name}-logs-key",
-            KmsKeyArgs(
-                description=f"Control-plane logs of {args.cluster_name}",
-                account_id=args.account_id,
-                partition=args.partition,
-                service_grants=[
-                    ServiceGrant(
-                        principal=f"logs.{args.region}.amazonaws.com",
-                        condition={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-                    )
-                ],
-                tags=tags,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return aws.cloudwatch.LogGroup(
+        return encrypted_log_group(
             f"{name}-logs",
-            name=log_group_name,
-            retention_in_days=args.log_retention_days,
-            kms_key_id=key.arn,
-            tags={**tags, "Name": f"{name}-logs"},
+            log_group=f"/aws/eks/{args.cluster_name}/cluster",
+            env=args.env,
+            retention_days=args.log_retention_days,
+            description=f"Control-plane logs of {args.cluster_name}",
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -378,6 +376,29 @@ class EksCluster(pulumi.ComponentResource):
 
         ingress("cluster-from-nodes-443", cluster_sg, node_sg, protocol="tcp", ports=(443, 443),
                 description="Nodes to the Kubernetes API")  # fmt: skip
+        # The deploy path of a private endpoint: the CI runner inside the VPC reaches the API on 443.
+        if args.runner_security_group_id is not None:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-cluster-from-runner-sg",
+                security_group_id=cluster_sg.id,
+                referenced_security_group_id=args.runner_security_group_id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description="CI deploy runner to the Kubernetes API",
+                opts=child,
+            )
+        for index, cidr in enumerate(args.runner_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-cluster-from-runner-{index}",
+                security_group_id=cluster_sg.id,
+                cidr_ipv4=cidr,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description="CI deploy runner to the Kubernetes API",
+                opts=child,
+            )
         for port in CONTROL_PLANE_TO_NODE_PORTS:
             what = "kubelet" if port == 10250 else "admission webhooks"
             ingress(f"nodes-from-cluster-{port}", node_sg, cluster_sg, protocol="tcp", ports=(port, port),

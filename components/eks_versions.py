@@ -2,7 +2,7 @@
 
 EKS add-on versions come from `aws eks describe-addon-versions --kubernetes-version <v>`; the cluster-autoscaler
 image follows the Kubernetes minor (its scheduler simulation must match the API server). Bump a row here, never
-in a component, so one diff shows what a cluster upgrade changes.
+in a component, so one diff shows what a cluster upgrade changes. Helm charts are pinned in components/toolkit/helm.py.
 """
 
 from __future__ import annotations
@@ -17,45 +17,34 @@ class EksRelease:
     cluster_autoscaler_image_tag: str
 
 
-@dataclass(frozen=True)
-class HelmChart:
-    chart: str
-    version: str
-    repository: str | None  # None: `chart` is an OCI reference
-
-
+# Only versions in EKS standard support: a cluster whose version leaves it is billed extended support (6x) or, with
+# `upgrade_policy: STANDARD`, upgraded by AWS outside any deploy. 1.33 left standard support in 2026-07; 1.34
+# leaves it at the end of 2026-12, so it stays only as the step to 1.35. Sources: the EKS user guide's add-on
+# version tables (kube-proxy, CoreDNS) and published pins of vpc-cni 1.21.1 and EBS CSI 1.56.0 ahead of 1.34;
+# docs/deploy.md has `aws eks describe-addon-versions` check a row before a deploy uses it.
 RELEASES: dict[str, EksRelease] = {
-    "1.32": EksRelease(
-        "1.32",
+    "1.34": EksRelease(
+        "1.34",
         {
-            "vpc-cni": "v1.19.5-eksbuild.3",
-            "kube-proxy": "v1.32.0-eksbuild.2",
-            "coredns": "v1.11.4-eksbuild.2",
-            "aws-ebs-csi-driver": "v1.46.0-eksbuild.1",
+            "vpc-cni": "v1.21.1-eksbuild.1",
+            "kube-proxy": "v1.34.6-eksbuild.2",
+            "coredns": "v1.13.2-eksbuild.4",
+            "aws-ebs-csi-driver": "v1.56.0-eksbuild.1",
         },
-        "v1.32.0",
+        "v1.34.0",
     ),
-    "1.33": EksRelease(
-        "1.33",
+    "1.35": EksRelease(
+        "1.35",
         {
-            "vpc-cni": "v1.19.5-eksbuild.3",
-            "kube-proxy": "v1.33.0-eksbuild.2",
-            "coredns": "v1.12.1-eksbuild.2",
-            "aws-ebs-csi-driver": "v1.46.0-eksbuild.1",
+            "vpc-cni": "v1.21.1-eksbuild.1",
+            "kube-proxy": "v1.35.3-eksbuild.2",
+            "coredns": "v1.13.2-eksbuild.4",
+            "aws-ebs-csi-driver": "v1.56.0-eksbuild.1",
         },
-        "v1.33.0",
+        "v1.35.0",
     ),
 }
-DEFAULT_KUBERNETES_VERSION = "1.33"
-
-CHARTS: dict[str, HelmChart] = {
-    "aws-node-termination-handler": HelmChart(
-        "aws-node-termination-handler", "0.21.0", "https://aws.github.io/eks-charts"
-    ),
-    "cluster-autoscaler": HelmChart("cluster-autoscaler", "9.43.1", "https://kubernetes.github.io/autoscaler"),
-    "metrics-server": HelmChart("metrics-server", "3.12.2", "https://kubernetes-sigs.github.io/metrics-server/"),
-    "nvidia-device-plugin": HelmChart("nvidia-device-plugin", "0.17.1", "https://nvidia.github.io/k8s-device-plugin"),
-}
+DEFAULT_KUBERNETES_VERSION = "1.35"
 
 
 def release(kubernetes_version: str) -> EksRelease:

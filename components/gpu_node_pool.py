@@ -3,8 +3,8 @@ spot share across several GPU instance types, with nodes tainted for GPU work an
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -15,6 +15,7 @@ from components.eks_cluster import ClusterRef
 from components.eks_versions import nvidia_ami_parameter
 from components.node_bootstrap import GPU_TAINT, node_config, user_data
 from components.node_launch import encrypted_root_volume, node_metadata_options, node_role
+from components.toolkit import RegionEnv
 
 TERMINATION_HOOK = "drain-before-terminate"
 NTH_MANAGED_TAG = "aws-node-termination-handler/managed"
@@ -29,10 +30,14 @@ class GpuNodePoolArgs:
     instance_types: Sequence[str]
     mix: CapacityMix
     size: PoolSize
-    partition: pulumi.Input[str] = "aws"
+    env: RegionEnv
     root_volume_gib: int = 200
     drain_timeout_seconds: int = 300  # how long termination waits for the handler to drain the node
-    tags: Mapping[str, str] = field(default_factory=dict)
+    # "0": `up` does not wait for GPU instances. A fresh account's GPU quota is often 0 and spot can be short; the
+    # group keeps retrying by itself, the capacity alerts and docs/deploy.md's verification report it, and a
+    # failed `up` would only leave the stack half applied. (The provider's default, 10m, waits for EC2 health only,
+    # which says nothing about the node joining the cluster.)
+    wait_for_capacity_timeout: str = "0"
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -45,13 +50,15 @@ class GpuNodePool(pulumi.ComponentResource):
         gpu_counts = {t.gpus for t in types}
         if 0 in gpu_counts or len(gpu_counts) != 1:
             raise ValueError(f"{name}: instance types need GPUs, the same count each (got {sorted(gpu_counts)})")
+        if len({(t.vcpus, t.memory_gib) for t in types}) != 1:
+            raise ValueError(f"{name}: instance types need one shape (vCPUs and memory) for cluster-autoscaler")
         if args.purpose == "inference" and args.mix.on_demand_base < 1:
             raise ValueError(f"{name}: an inference pool keeps at least one on-demand node")
         child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
+        tags = dict(args.env.tags)
         cluster = args.cluster
 
-        role, attachments = node_role(name, args.partition, tags, child)
+        role, attachments = node_role(name, args.env, child)
         profile = aws.iam.InstanceProfile(
             f"{name}-profile", role=role.name, tags={**tags, "Name": f"{name}-profile"}, opts=child
         )
@@ -159,6 +166,7 @@ class GpuNodePool(pulumi.ComponentResource):
                     default_result="CONTINUE",
                 )
             ],
+            wait_for_capacity_timeout=args.wait_for_capacity_timeout,
             health_check_type="EC2",
             health_check_grace_period=300,
             default_instance_warmup=300,

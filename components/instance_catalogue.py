@@ -49,7 +49,11 @@ _G_SIZES = [
 ]
 _G6E_SIZES = [(size, vcpus, memory * 2, gpus) for size, vcpus, memory, gpus in _G_SIZES]
 
+# g4dn stops at 16xlarge (its 8-GPU size is metal); its shapes equal g5/g6's, which lets a pool keep one shape.
+_G4DN_SIZES = [size for size in _G_SIZES if size[0] not in {"24xlarge", "48xlarge"}]
+
 _TYPES: list[InstanceType] = [
+    *_gpu_family("g4dn", "NVIDIA T4", 16, _G4DN_SIZES),
     *_gpu_family("g5", "NVIDIA A10G", 24, _G_SIZES),
     *_gpu_family("g6", "NVIDIA L4", 24, _G_SIZES),
     *_gpu_family("g6e", "NVIDIA L40S", 48, _G6E_SIZES),

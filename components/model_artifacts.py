@@ -5,39 +5,40 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from components.iam_documents import document, service_trust
 from components.kms_key import KmsKey, KmsKeyArgs
-from components.naming import region_code
+from components.naming import model_bucket_name, region_code
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
+from components.toolkit import RegionEnv
 
 MODELS_LIFECYCLE = Lifecycle(
     infrequent_access_after=90, glacier_after=None, expire_after=None, noncurrent_expire_after=90
 )
 
+REPLICATION_MINUTES = 15  # the only value S3 Replication Time Control accepts
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelArtifactsArgs:
-    primary_region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    env: RegionEnv  # the primary region
     primary_key_arn: pulumi.Input[str]
     replica_providers: Mapping[str, aws.Provider]  # region -> that region's provider
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class ModelArtifacts(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelArtifactsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:ModelArtifacts", name, None, opts)
-        tags = {**args.tags, "mlplat/data-class": "models"}
+        env = args.env
+        tags = env.tagged(**{"mlplat/data-class": "models"})
         self.primary = SecureBucket(
             f"{name}-models",
             SecureBucketArgs(
-                bucket_name=f"mlplat-models-{region_code(args.primary_region)}",
+                bucket_name=model_bucket_name(env.region),
                 kms_key_arn=args.primary_key_arn,
                 lifecycle=MODELS_LIFECYCLE,
                 tags=tags,
@@ -45,29 +46,30 @@ class ModelArtifacts(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.replica_buckets: dict[str, pulumi.Output[str]] = {}
+        self.replica_keys: dict[str, pulumi.Output[str]] = {}  # region -> its artifacts key (models, ECR replicas)
         replica_targets: list[tuple[str, SecureBucket, KmsKey]] = []
         for region, provider in sorted(args.replica_providers.items()):
             code = region_code(region)
             in_region = pulumi.ResourceOptions(parent=self, provider=provider)
             key = KmsKey(
                 f"{name}-models-{code}-key",
-                KmsKeyArgs(
+                KmsKeyArgs.for_env(
+                    env.in_region(region),
                     description=f"mlplat model artifacts replica in {region}",
-                    account_id=args.account_id,
-                    partition=args.partition,
-                    tags=tags,
+                    tags={"mlplat/data-class": "models"},
                 ),
                 opts=in_region,
             )
             replica = SecureBucket(
                 f"{name}-models-{code}",
                 SecureBucketArgs(
-                    bucket_name=f"mlplat-models-{code}", kms_key_arn=key.arn, lifecycle=MODELS_LIFECYCLE, tags=tags
+                    bucket_name=model_bucket_name(region), kms_key_arn=key.arn, lifecycle=MODELS_LIFECYCLE, tags=tags
                 ),
                 opts=in_region,
             )
             replica_targets.append((region, replica, key))
             self.replica_buckets[region] = replica.name
+            self.replica_keys[region] = key.arn
         if replica_targets:
             self._replication(name, args, replica_targets)
         self.register_outputs({"primary_bucket": self.primary.name, "replica_buckets": self.replica_buckets})
@@ -79,10 +81,10 @@ class ModelArtifacts(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-models-replication",
             description="S3 replication of model artifacts to the regional read buckets",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+            assume_role_policy=pulumi.Output.from_input(args.env.account_id).apply(
                 functools.partial(service_trust, "s3.amazonaws.com")
             ),
-            tags=dict(args.tags),
+            tags=dict(args.env.tags),
             opts=child,
         )
         policy = pulumi.Output.all(
@@ -90,7 +92,7 @@ class ModelArtifacts(pulumi.ComponentResource):
             args.primary_key_arn,
             [t[1].arn for t in targets],
             [t[2].arn for t in targets],
-        ).apply(lambda v: replication_policy(args.primary_region, v[0], v[1], v[2], v[3]))
+        ).apply(lambda v: replication_policy(args.env.region, v[0], v[1], v[2], v[3]))
         aws.iam.RolePolicy(f"{name}-models-replication", role=role.id, policy=policy, opts=child)
         aws.s3.BucketReplicationConfig(
             f"{name}-models-replication",
@@ -115,6 +117,20 @@ class ModelArtifacts(pulumi.ComponentResource):
                         storage_class="STANDARD",
                         encryption_configuration=aws.s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
                             replica_kms_key_id=key.arn
+                        ),
+                        # S3 Replication Time Control: 99.99 % of objects within 15 minutes (the registry's RPO
+                        # for artifacts); its metrics alarm on replication that falls behind (docs/dr.md).
+                        replication_time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeArgs(
+                            status="Enabled",
+                            time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeTimeArgs(
+                                minutes=REPLICATION_MINUTES
+                            ),
+                        ),
+                        metrics=aws.s3.BucketReplicationConfigRuleDestinationMetricsArgs(
+                            status="Enabled",
+                            event_threshold=aws.s3.BucketReplicationConfigRuleDestinationMetricsEventThresholdArgs(
+                                minutes=REPLICATION_MINUTES
+                            ),
                         ),
                     ),
                 )

@@ -12,6 +12,10 @@ RUN_AS_USER = 10001  # the UID the platform's Dockerfiles switch to (USER 10001:
 TMP_DIR = "/tmp"  # noqa: S108 - an emptyDir mount: the only scratch space under a read-only root filesystem
 POOL_LABEL = "mlplat/pool"  # set by GpuNodePool on every node it launches
 
+# Pulumi's await logic skips this resource: `up` does not wait for readiness (model-dependent workloads, see
+# docs/deploy.md). https://www.pulumi.com/registry/packages/kubernetes/installation-configuration/#await-logic
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
 
 def ecr_image(account_id: str, region: str, repository: str, tag: str) -> str:
     """`<account>.dkr.ecr.<region>.amazonaws.com/mlplat/<repository>:<tag>`: the regional replica of the image."""

@@ -20,10 +20,10 @@ import pulumi_kubernetes as k8s
 
 from components import pod_specs
 from components.eks_cluster import ClusterRef
-from components.eks_versions import HelmChart
 from components.iam_documents import document, irsa_trust
 from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
+from components.toolkit.helm import CHARTS
 
 NAMESPACE = "mlplat"
 OPERATOR_NAMESPACE = "kuberay-system"
@@ -33,8 +33,7 @@ CONFIG_DIR = "/etc/mlplat/training"
 KUBE_API_TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 RAY_VERSION = "2.60.0"
 TRAINING_REPOSITORY = "training"
-# Pinned like the other add-ons; kuberay-operator 1.6.1 from the project's Helm repository (ray-project/kuberay-helm).
-KUBERAY_CHART = HelmChart("kuberay-operator", "1.6.1", "https://ray-project.github.io/kuberay-helm/")
+KUBERAY_CHART = CHARTS["kuberay-operator"]  # pinned in the toolkit's table with the other add-ons
 DRIFT_EVENT_PATTERN = {"source": ["mlplat.drift"], "detail-type": ["ModelDriftDetected"]}
 SCHEDULE_DETAIL_TYPE = "ScheduledRetrain"
 CLAIMS_PREFIX = "dispatch"

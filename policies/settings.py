@@ -41,6 +41,8 @@ class PolicySettings:
     checkov_mandatory: frozenset[str] = frozenset()
     checkov_not_applicable: Mapping[str, str] = field(default_factory=dict)  # check id -> why it never applies
     waivers: tuple[ConfigWaiver, ...] = ()
+    # The role CI deploys a stack with (infra/bootstrap: `${name_prefix}-deploy-${stack}`); `{stack}` is filled in.
+    deploy_role: str = "mlplat-deploy-{stack}"
 
     @property
     def jurisdictions(self) -> Mapping[str, Sequence[str]]:
@@ -75,6 +77,7 @@ def settings_from(config: Mapping[str, Any], residency: ResidencyMap | None = No
         checkov_mandatory=frozenset(str(c) for c in checkov.get("mandatory", [])),
         checkov_not_applicable={str(k): str(v or "").strip() for k, v in (checkov.get("not_applicable") or {}).items()},
         waivers=waivers,
+        deploy_role=str((config.get("deploy") or {}).get("role") or PolicySettings.deploy_role),
     )
 
 

@@ -120,6 +120,20 @@ class CostConfig(StrictModel):
     default_spot_discount: float = Field(0.6, ge=0, lt=1, description="Spot discount for families not listed above.")
 
 
+HOSTNAME_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
+class TrafficConfig(StrictModel):
+    """Public DNS of serving: one hosted zone, `{region}.{domain}` per region and `{jurisdiction}.{domain}`
+    answering from that jurisdiction's healthy regions only."""
+
+    domain: str = Field(
+        pattern=HOSTNAME_PATTERN,
+        max_length=200,
+        description="The hosted zone the global stack creates; delegate it from the parent domain before regions.",
+    )
+
+
 class PlatformConfig(StrictModel):
     """`stacks/platform.yaml`: what all stacks share."""
 
@@ -134,6 +148,7 @@ class PlatformConfig(StrictModel):
         default_factory=dict, description="Tags every taggable resource carries; `owner` and `cost-center` required."
     )
     cost: CostConfig = Field(default_factory=CostConfig, description="Assumptions of the cost estimate.")
+    traffic: TrafficConfig | None = Field(None, description="Public DNS names of serving; none: no traffic entry.")
 
     def residency(self) -> ResidencyMap:
         """The residency model (`runtime/residency.py`) of these jurisdictions and tenants."""
@@ -182,6 +197,38 @@ class SystemPoolConfig(StrictModel):
         return self
 
 
+class PublicEndpointPath(StrictModel):
+    """CI reaches the cluster's public API endpoint, which only the listed CIDRs may use (the private endpoint stays
+    on for the nodes)."""
+
+    mode: Literal["public_endpoint"] = Field(description="`public_endpoint`: a CIDR-limited public API endpoint.")
+    allowed_cidrs: list[AllowlistCidr] = Field(
+        min_length=1, description="Who may reach the public endpoint (the CI egress addresses); never /0."
+    )
+
+
+class PrivateRunnerPath(StrictModel):
+    """The API stays private; a runner inside the VPC (CodeBuild in VPC mode, a self-hosted runner) deploys, and
+    the cluster security group takes 443 from its security group or CIDRs."""
+
+    mode: Literal["private_runner"] = Field(description="`private_runner`: the private endpoint from an in-VPC runner.")
+    runner_security_group_id: str | None = Field(
+        None, pattern=r"^sg-[0-9a-f]{8,17}$", description="The runner's security group (in the stack's VPC)."
+    )
+    runner_cidrs: list[AllowlistCidr] = Field(
+        default_factory=list, description="The runner's addresses; inside the stack's VPC CIDR."
+    )
+
+    @model_validator(mode="after")
+    def _names_a_runner(self) -> PrivateRunnerPath:
+        if self.runner_security_group_id is None and not self.runner_cidrs:
+            raise_problems([("", "name the runner: runner_security_group_id or runner_cidrs")])
+        return self
+
+
+DeployPath = Annotated[PublicEndpointPath | PrivateRunnerPath, Field(discriminator="mode")]
+
+
 class ClusterConfig(StrictModel):
     """The regional EKS cluster: private by default, secrets encrypted, every control-plane log kept."""
 
@@ -189,13 +236,15 @@ class ClusterConfig(StrictModel):
         eks_versions.DEFAULT_KUBERNETES_VERSION,
         description="Kubernetes version; one of those with pinned add-on versions (`components/eks_versions.py`).",
     )
-    endpoint_public_access: bool = Field(False, description="Public API endpoint; needs `public_access_cidrs`.")
-    public_access_cidrs: list[AllowlistCidr] = Field(
-        default_factory=list, description="Who may reach a public endpoint; required when it is on, never /0."
+    deploy_path: DeployPath | None = Field(
+        None,
+        description="How CI reaches the Kubernetes API (required): `public_endpoint` with `allowed_cidrs`, or "
+        "`private_runner` with a runner security group or CIDRs in the VPC. See docs/deploy.md.",
     )
     log_retention_days: RetentionDays = Field(90, description="Retention of the control-plane log group (days).")
     admin_principal_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")]] = Field(
-        default_factory=list, description="IAM roles/users given cluster-admin through EKS access entries."
+        default_factory=list,
+        description="More cluster admins by access entry; the stack's deploy role and the break-glass role always are.",
     )
     system_pool: SystemPoolConfig = Field(
         default_factory=SystemPoolConfig, description="The node group for the cluster's own add-ons."
@@ -208,16 +257,6 @@ class ClusterConfig(StrictModel):
             raise ValueError(f"{value} has no pinned add-on versions; use one of {', '.join(eks_versions.RELEASES)}")
         return value
 
-    @model_validator(mode="after")
-    def _endpoint_allowlist(self) -> ClusterConfig:
-        if self.endpoint_public_access and not self.public_access_cidrs:
-            raise_problems(
-                [("public_access_cidrs", "required when endpoint_public_access is true (an allowlist of CIDRs)")]
-            )
-        if self.public_access_cidrs and not self.endpoint_public_access:
-            raise_problems([("public_access_cidrs", "has no effect while endpoint_public_access is false")])
-        return self
-
 
 class GpuPoolConfig(StrictModel):
     """A self-managed GPU Auto Scaling group buying an on-demand base plus a spot share across instance types."""
@@ -229,7 +268,7 @@ class GpuPoolConfig(StrictModel):
     instance_types: list[GpuInstanceType] = Field(
         min_length=1,
         description=f"At least {GPU_MINIMUMS.min_instance_types} GPU instance types from at least "
-        f"{GPU_MINIMUMS.min_families} families, all with the same GPU count.",
+        f"{GPU_MINIMUMS.min_families} families, all of one shape: the same GPUs, vCPUs and memory.",
     )
     min_size: int = Field(ge=0, description="Fewest nodes; an inference pool needs at least `on_demand_base`.")
     desired_size: int = Field(ge=0, description="Nodes at creation; between min_size and max_size.")
@@ -303,6 +342,14 @@ class GpuPoolConfig(StrictModel):
             yield (
                 "instance_types",
                 f"mixes GPU counts {gpu_counts}; cluster-autoscaler sizes a group by one node shape",
+            )
+        known = [i for t in self.instance_types if (i := instance_catalogue.lookup(t)) is not None]
+        if len({(i.vcpus, i.memory_gib) for i in known}) > 1:
+            listed = ", ".join(f"{i.name} {i.vcpus} vCPU/{i.memory_gib} GiB" for i in known)
+            yield (
+                "instance_types",
+                f"mixes node shapes ({listed}); cluster-autoscaler simulates a group with its first type, so every "
+                "type needs the same vCPUs and memory (e.g. g4dn/g5/g6 at one size)",
             )
 
 
@@ -396,13 +443,33 @@ class MlflowConfig(StrictModel):
     instance_class: str = Field(
         "db.t4g.medium", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$", description="RDS instance class of the database."
     )
-    engine_version: str = Field("16.4", pattern=r"^1[4-7]\.\d+$", description="PostgreSQL 14..17.")
+    engine_version: str = Field(
+        "16",
+        description="PostgreSQL major version (14..17). Only the major: RDS applies minor upgrades itself "
+        "(auto_minor_version_upgrade), and a pinned minor then reads as a downgrade or is retired for creation.",
+    )
     allocated_storage_gib: int = Field(50, ge=20, le=65536, description="Initial database storage (GiB).")
     max_allocated_storage_gib: int = Field(200, ge=20, le=65536, description="Storage autoscaling ceiling (GiB).")
     backup_retention_days: int = Field(14, ge=7, le=35, description="Days of automated backups; at least 7.")
+    backup_replica_region: Region | None = Field(
+        None, description="Automated backups replicate here (same jurisdiction): the registry survives its region."
+    )
     artifact_prefix: str = Field(
         "mlflow", pattern=r"^[a-z0-9][a-z0-9/_-]*[a-z0-9]$", description="Key prefix of artifacts in the model bucket."
     )
+
+    @field_validator("engine_version")
+    @classmethod
+    def _major_only(cls, value: str) -> str:
+        if re.fullmatch(r"1[4-7]\.\d+(\.\d+)?", value):
+            major = value.split(".", maxsplit=1)[0]
+            raise ValueError(
+                f"{value!r} pins a minor version; give the major only ({major!r}): RDS upgrades minors automatically "
+                "and retires old ones"
+            )
+        if not re.fullmatch(r"1[4-7]", value):
+            raise ValueError(f"{value!r} is not a supported PostgreSQL major version (14..17)")
+        return value
 
 
 class ObservabilityConfig(StrictModel):
@@ -465,6 +532,29 @@ class WorkloadsConfig(StrictModel):
 # -- stacks ----------------------------------------------------------------------------------------------------
 
 
+class IngressConfig(StrictModel):
+    """How clients reach serving in this region: an ALB (TLS only, WAF) bound to the serving pods."""
+
+    enabled: bool = Field(True, description="Needs `traffic.domain` in platform.yaml for its certificate and names.")
+    scheme: Literal["internet-facing", "internal"] = Field(
+        "internet-facing", description="internal: reachable from the VPC and its peers only."
+    )
+    rate_limit_per_client: int = Field(
+        2000, ge=10, le=2_000_000_000, description="Requests per client address per window before the WAF blocks it."
+    )
+    rate_window_seconds: Literal[60, 120, 300, 600] = Field(300, description="The WAF's rate evaluation window.")
+    tenant_rate_limits: dict[str, Annotated[int, Field(ge=10, le=2_000_000_000)]] = Field(
+        default_factory=dict,
+        description="Per tenant (the x-mlplat-tenant header): requests per client address per window.",
+    )
+    health_check_interval_seconds: Literal[10, 30] = Field(
+        10, description="Route 53 health check interval; 10 s drops an unhealthy region sooner."
+    )
+    health_check_failure_threshold: int = Field(3, ge=1, le=10, description="Failed checks before a region drops out.")
+    idle_timeout_seconds: int = Field(60, ge=1, le=4000, description="ALB idle connection timeout.")
+    access_logs_expire_after_days: int = Field(90, ge=1, description="ALB access logs are kept this long.")
+
+
 class StackBase(StrictModel):
     region: Region = Field(description="The stack's AWS region (the global stack: the primary region).")
     jurisdiction: str = Field(description="Jurisdiction the region belongs to (checked against platform.yaml).")
@@ -498,6 +588,7 @@ class RegionalStackConfig(StackBase):
         default_factory=ObservabilityConfig, description="Metrics, alerts and log retention."
     )
     workloads: WorkloadsConfig = Field(default_factory=WorkloadsConfig, description="Serving and the drift job.")
+    ingress: IngressConfig = Field(default_factory=IngressConfig, description="Traffic entry: ALB, WAF, DNS names.")
 
     def availability_zones(self) -> list[str]:
         if self.network.availability_zones:
@@ -512,9 +603,18 @@ class RegionalStackConfig(StackBase):
     def _problems(self) -> Iterator[tuple[str, str]]:
         if self.network.nat == "single" and self.environment == "production":
             yield "network.nat", "`single` NAT is for non-production stacks; production uses per_az"
+        if self.mlflow.backup_replica_region == self.region:
+            yield "mlflow.backup_replica_region", "must differ from the stack's region (a copy in one region is no DR)"
         for az in self.network.availability_zones or ():
             if not az.startswith(self.region):
                 yield "network.availability_zones", f"{az} is not in {self.region}"
+        path = self.cluster.deploy_path
+        if path is None:
+            yield (
+                "cluster.deploy_path",
+                "required: how CI reaches the Kubernetes API (`mode: public_endpoint` with `allowed_cidrs`, or "
+                "`mode: private_runner` with `runner_security_group_id` or `runner_cidrs`); see docs/deploy.md",
+            )
         seen: dict[str, int] = {}
         for index, pool in enumerate(self.gpu_pools):
             if pool.name in seen:

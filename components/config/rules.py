@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 
 from components.cidr import overlapping_pairs
 from components.config.errors import ConfigProblem
-from components.config.models import GlobalStackConfig, PlatformConfig, RegionalStackConfig
+from components.config.models import GlobalStackConfig, PlatformConfig, PrivateRunnerPath, RegionalStackConfig
 
 PLATFORM_DISPLAY = "stacks/platform.yaml"
 STACK_CONFIG_KEY = "mlplat:platform"
@@ -50,11 +50,43 @@ def _stack_problems(
         yield ConfigProblem(
             file, f"{field}.region", f"{stack.region} is not in jurisdiction {stack.jurisdiction!r}{where}"
         )
+    # Checked here rather than on the model so that a moved VPC range reports this together with the overlaps.
+    path = stack.cluster.deploy_path
+    if isinstance(path, PrivateRunnerPath):
+        for index, cidr in enumerate(path.runner_cidrs):
+            if not cidr.subnet_of(stack.network.cidr):
+                yield ConfigProblem(
+                    file,
+                    f"{field}.cluster.deploy_path.runner_cidrs[{index}]",
+                    f"{cidr} is outside the VPC {stack.network.cidr}; a private endpoint is reached from inside it",
+                )
     if stack.mlflow.enabled and stack.region != platform.primary_region:
         yield ConfigProblem(
             file,
             f"{field}.mlflow.enabled",
             f"MLflow runs only on the primary region's stack ({platform.primary_region}); one registry serves all",
+        )
+    yield from _traffic_problems(platform, file, field, stack)
+
+
+def _traffic_problems(
+    platform: PlatformConfig, file: str, field: str, stack: RegionalStackConfig
+) -> Iterator[ConfigProblem]:
+    """The ingress needs the platform's domain; rate limits name known tenants; registry backups stay inside the
+    stack's jurisdiction."""
+    if stack.ingress.enabled and platform.traffic is None:
+        yield ConfigProblem(
+            file, f"{field}.ingress.enabled", "needs `traffic.domain` in platform.yaml (certificate and DNS names)"
+        )
+    for tenant in stack.ingress.tenant_rate_limits:
+        if tenant not in platform.tenants:
+            yield ConfigProblem(file, f"{field}.ingress.tenant_rate_limits.{tenant}", "unknown tenant")
+    replica = stack.mlflow.backup_replica_region
+    if replica is not None and platform.jurisdiction_of(replica) != platform.jurisdiction_of(stack.region):
+        yield ConfigProblem(
+            file,
+            f"{field}.mlflow.backup_replica_region",
+            f"{replica} is outside {platform.jurisdiction_of(stack.region)!r}, the stack's jurisdiction",
         )
 
 

@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from components.naming import model_bucket_name
 from components.runtime_settings import DriftEnvironment, ServingEnvironment
 from mlplat.processes import LOOPBACK, ManagedProcess, ProcessError, pid_alive, port_in_use, require_binary, stop_pid
 
 MODEL_NAME = "churn"
 LOCAL_REGION = "eu-west-1"  # the local platform plays the eu-west-1 region
-MODELS_BUCKET = "mlplat-models-euw1"
+MODELS_BUCKET = model_bucket_name(LOCAL_REGION)
 PREDICTIONS_BUCKET = "mlplat-euw1-predictions"
 SERVICES = ("redis", "moto", "mlflow", "serve")
 DUMMY_AWS = {
@@ -174,8 +175,22 @@ class DevPlatform:
         }
 
     def down(self) -> list[str]:
-        """Stops exactly the processes whose pidfiles `up` wrote, newest first."""
-        return self.stop(SERVICES)
+        """Stops exactly the processes whose pidfiles `up` wrote, newest first (extra regions' before the base)."""
+        return self.stop_regions() + self.stop(SERVICES)
+
+    def stop_regions(self) -> list[str]:
+        """Stops the extra regions' processes (`<service>@<region>` pidfiles, see mlplat/dev/regions.py)."""
+        stopped = []
+        for path in sorted((self.state / "pids").glob("*@*.pid"), reverse=True):
+            try:
+                pid: int | None = int(path.read_text().strip())
+            except ValueError:
+                pid = None
+            if pid is not None and pid_alive(pid):
+                stop_pid(pid)
+                stopped.append(path.stem)
+            path.unlink(missing_ok=True)
+        return stopped
 
     def stop(self, names: Sequence[str]) -> list[str]:
         """Stops these services (those of them whose recorded process is alive), newest first."""

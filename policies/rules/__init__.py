@@ -2,12 +2,14 @@
 
 from policies.rules import (  # noqa: F401  (imported to register their rules)
     capacity,
+    deployability,
     encryption,
     exposure,
     governance,
     iam,
     operations,
     residency,
+    traffic,
 )
 from policies.rules.registry import PUBLIC_CIDRS, REQUIRED_TAGS, RULES, WAIVER_TAG_PREFIX
 

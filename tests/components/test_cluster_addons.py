@@ -7,7 +7,7 @@ from typing import Any
 
 from components.capacity import expander_priorities
 from components.config import load_deployment
-from components.eks_versions import CHARTS
+from components.toolkit import CHARTS
 
 
 def _of(graph: dict[str, Any], type_token: str) -> list[dict[str, Any]]:
@@ -26,11 +26,12 @@ def test_every_release_is_pinned_and_on_this_clusters_provider(regional_graphs: 
         for release in _of(graph, "kubernetes:helm.sh/v3:Release"):
             assert release["provider"] == provider["name"], release["name"]  # never an ambient kubeconfig
         releases = _releases(graph)
-        assert set(CHARTS) <= set(releases)
-        for chart in CHARTS:
-            release = releases[chart]
-            assert release["inputs"]["version"] == CHARTS[chart].version
-            assert release["inputs"]["repositoryOpts"]["repo"] == CHARTS[chart].repository
+        assert {c.chart for c in CHARTS.values()} <= set(releases)
+        for chart in CHARTS.values():
+            release = releases[chart.chart]
+            assert release["inputs"]["version"] == chart.version
+            # an OCI chart (`oci://...`, repository None) takes no repository options
+            assert (release["inputs"].get("repositoryOpts") or {}).get("repo") == chart.repository
             assert release["provider"] == provider["name"]
             assert release["region"] == graph["region"]
 

@@ -135,7 +135,7 @@ def test_every_regional_stack_has_an_inference_and_a_training_pool(project_root:
         purposes = {pool.purpose: pool for pool in stack.gpu_pools}
         assert set(purposes) == {"inference", "training"}, name
         assert purposes["inference"].mix().on_demand_base >= 1
-        assert stack.cluster.endpoint_public_access is False
+        assert stack.cluster.deploy_path is not None and stack.cluster.deploy_path.mode == "private_runner"
 
 
 def test_mix_defaults_follow_the_purpose(project_copy: Path) -> None:
@@ -150,14 +150,14 @@ def test_mix_defaults_follow_the_purpose(project_copy: Path) -> None:
     assert mixes == {"inference": (1, 30), "training": (0, 20)}
 
 
-def test_stack_without_cluster_settings_still_validates(project_copy: Path) -> None:
+def test_stack_without_cluster_settings_needs_only_a_deploy_path(project_copy: Path) -> None:
     def strip(d: dict) -> None:
-        d["config"][KEY].pop("cluster")
+        d["config"][KEY]["cluster"] = {"deploy_path": d["config"][KEY]["cluster"]["deploy_path"]}
         d["config"][KEY].pop("gpu_pools")
 
     edit_yaml(_stack(project_copy, "us-east-1"), strip)
     stack = load_deployment(project_copy).regional()["us-east-1"]
-    assert stack.cluster.endpoint_public_access is False and stack.gpu_pools == []
+    assert stack.cluster.kubernetes_version and stack.gpu_pools == []
 
 
 @pytest.mark.parametrize(
@@ -179,12 +179,24 @@ def test_stack_without_cluster_settings_still_validates(project_copy: Path) -> N
          "gpu_pools[0].instance_types[2]", "has no GPU"),
         (lambda d: _pool(d).update(instance_types=["g5.xlarge", "g6.xlarge", "g6e.12xlarge"]),
          "gpu_pools[0].instance_types", "mixes GPU counts"),
+        (lambda d: _pool(d).update(instance_types=["g5.xlarge", "g6.xlarge", "g6e.xlarge"]),
+         "gpu_pools[0].instance_types", "mixes node shapes (g5.xlarge 4 vCPU/16 GiB"),
+        (lambda d: _pool(d).update(instance_types=["g5.xlarge", "g6.xlarge", "g4dn.2xlarge"]),
+         "gpu_pools[0].instance_types", "same vCPUs and memory"),
         (lambda d: _pool(d, 1).update(name="inference"), "gpu_pools[1].name", "already gpu_pools[0]"),
         (lambda d: _pool(d).update(purpose="serving"), "gpu_pools[0].purpose", "inference"),
-        (lambda d: d["config"][KEY]["cluster"].update(endpoint_public_access=True), "cluster.public_access_cidrs",
-         "required when endpoint_public_access is true"),
-        (lambda d: d["config"][KEY]["cluster"].update(endpoint_public_access=True, public_access_cidrs=["0.0.0.0/0"]),
-         "cluster.public_access_cidrs[0]", "internet"),
+        (lambda d: d["config"][KEY]["cluster"].pop("deploy_path"), "cluster.deploy_path", "required"),
+        (lambda d: d["config"][KEY]["cluster"].update(deploy_path={"mode": "public_endpoint", "allowed_cidrs": []}),
+         "cluster.deploy_path.public_endpoint.allowed_cidrs", "at least 1"),
+        (lambda d: d["config"][KEY]["cluster"].update(
+            deploy_path={"mode": "public_endpoint", "allowed_cidrs": ["0.0.0.0/0"]}),
+         "cluster.deploy_path.public_endpoint.allowed_cidrs[0]", "internet"),
+        (lambda d: d["config"][KEY]["cluster"].update(deploy_path={"mode": "private_runner"}),
+         "cluster.deploy_path.private_runner", "name the runner"),
+        (lambda d: d["config"][KEY]["cluster"].update(
+            deploy_path={"mode": "private_runner", "runner_cidrs": ["192.168.0.0/24"]}),
+         "cluster.deploy_path.runner_cidrs[0]", "outside the VPC"),
+        (lambda d: d["config"][KEY]["cluster"].update(deploy_path={"mode": "vpn"}), "cluster.deploy_path", "vpn"),
         (lambda d: d["config"][KEY]["cluster"].update(kubernetes_version="1.21"), "cluster.kubernetes_version",
          "no pinned add-on versions"),
         (lambda d: d["config"][KEY]["cluster"].update(log_retention_days=0), "cluster.log_retention_days",
@@ -204,10 +216,26 @@ def test_a_public_endpoint_with_an_allowlist_is_accepted(project_copy: Path) -> 
     edit_yaml(
         _stack(project_copy, "eu-west-1"),
         lambda d: d["config"][KEY]["cluster"].update(
-            endpoint_public_access=True, public_access_cidrs=["203.0.113.0/24"]
+            deploy_path={"mode": "public_endpoint", "allowed_cidrs": ["203.0.113.0/24"]}
         ),
     )
-    assert load_deployment(project_copy).regional()["eu-west-1"].cluster.public_access_cidrs
+    path = load_deployment(project_copy).regional()["eu-west-1"].cluster.deploy_path
+    assert (
+        path is not None
+        and path.mode == "public_endpoint"
+        and [str(c) for c in path.allowed_cidrs] == ["203.0.113.0/24"]
+    )
+
+
+def test_a_private_runner_by_security_group_is_accepted(project_copy: Path) -> None:
+    edit_yaml(
+        _stack(project_copy, "eu-west-1"),
+        lambda d: d["config"][KEY]["cluster"].update(
+            deploy_path={"mode": "private_runner", "runner_security_group_id": "sg-0123456789abcdef0"}
+        ),
+    )
+    path = load_deployment(project_copy).regional()["eu-west-1"].cluster.deploy_path
+    assert path is not None and path.mode == "private_runner" and path.runner_security_group_id
 
 
 def test_an_inference_pools_on_demand_share_is_bounded_by_the_gpu_minimums(project_copy: Path) -> None:

@@ -109,7 +109,10 @@ def test_eks_addons_are_pinned_and_ordered_around_the_system_pool(
             assert f"system:serviceaccount:kube-system:{account}" in trust.values()
 
 
-def test_security_groups_take_nothing_from_cidrs_except_node_egress(regional_graphs: dict[str, Any]) -> None:
+def test_security_groups_take_nothing_from_cidrs_except_the_runner_and_node_egress(
+    regional_graphs: dict[str, Any], project_root: Path
+) -> None:
+    deployment = load_deployment(project_root)
     for graph in regional_graphs.values():
         cluster = _cluster(graph)
         prefix = cluster["name"]
@@ -120,12 +123,17 @@ def test_security_groups_take_nothing_from_cidrs_except_node_egress(regional_gra
             for r in _of(graph, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
             if r["inputs"]["securityGroupId"] in {cluster_sg, node_sg}
         ]
-        assert all("cidrIpv4" not in r and "cidrIpv6" not in r for r in rules)
-        into_cluster = [r for r in rules if r["securityGroupId"] == cluster_sg]
+        # The only CIDRs: the deploy runner's (config `cluster.deploy_path.runner_cidrs`), into the API on 443.
+        runner_cidrs = [str(c) for c in deployment.regional()[graph["stack"]].cluster.deploy_path.runner_cidrs]
+        from_cidrs = [r for r in rules if "cidrIpv4" in r or "cidrIpv6" in r]
+        assert [(r["securityGroupId"], r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in from_cidrs] == [
+            (cluster_sg, 443, 443, cidr) for cidr in runner_cidrs
+        ]
+        into_cluster = [r for r in rules if r["securityGroupId"] == cluster_sg and "cidrIpv4" not in r]
         assert [(r["fromPort"], r["toPort"], r["referencedSecurityGroupId"]) for r in into_cluster] == [
             (443, 443, node_sg)
         ]
-        from_cluster = {r["fromPort"] for r in rules if r["referencedSecurityGroupId"] == cluster_sg}
+        from_cluster = {r["fromPort"] for r in rules if r.get("referencedSecurityGroupId") == cluster_sg}
         assert {443, 10250} <= from_cluster
         egress = [
             r["inputs"]

@@ -83,11 +83,17 @@ def test_offline_bucket_is_locked_to_the_region(regional_graphs: dict[str, dict[
         )
         statements = {s["Sid"]: s for s in policy["Statement"]}
         assert statements["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        endpoint = statements["DenyDataAccessOutsideThisRegionsVpcEndpoint"]
+        objects = statements["DenyObjectAccessOutsideThisRegionsVpcEndpoint"]
+        listing = statements["DenyListingOutsideThisRegionsVpcEndpoint"]
         s3_endpoint = next(e for e in _of(graph, "aws:ec2/vpcEndpoint:VpcEndpoint") if e["name"].endswith("-s3"))
-        assert endpoint["Condition"]["StringNotEquals"] == {"aws:SourceVpce": s3_endpoint["id"]}
-        assert endpoint["Condition"]["ArnNotLike"]["aws:PrincipalArn"].endswith(":role/mlplat-break-glass")
-        assert f"arn:aws:s3:::{bucket}/*" in endpoint["Resource"]
+        for deny in (objects, listing):
+            assert deny["Condition"]["StringNotEquals"] == {"aws:SourceVpce": s3_endpoint["id"]}
+        # objects: only the break-glass role from outside; listing (HeadBucket): the stack's deploy role too
+        assert objects["Condition"]["ArnNotLike"]["aws:PrincipalArn"].endswith(":role/mlplat-break-glass")
+        assert objects["Resource"] == f"arn:aws:s3:::{bucket}/*"
+        excepted = listing["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+        assert [arn.rsplit("/", 1)[-1] for arn in excepted] == ["mlplat-break-glass", f"mlplat-deploy-{graph['stack']}"]
+        assert listing["Resource"] == f"arn:aws:s3:::{bucket}"
         logging = _one(graph, "aws:s3/bucketLogging:BucketLogging", "features-offline-logging")["inputs"]
         assert logging["targetBucket"] == f"mlplat-{prefix}-access-logs"
         lifecycle = _one(

@@ -56,8 +56,12 @@ def test_handler_runs_in_queue_mode_with_a_scoped_role(regional_graphs: dict[str
         (release,) = [
             r
             for r in _of(graph, "kubernetes:helm.sh/v3:Release")
-            if r["inputs"]["chart"] == "aws-node-termination-handler"
+            if r["inputs"]["chart"] == "oci://public.ecr.aws/aws-ec2/helm/aws-node-termination-handler"
         ]
+        assert release["inputs"]["version"] == "0.27.6" and "repositoryOpts" not in release["inputs"]
+        assert (
+            release["inputs"]["values"]["deleteSqsMsgIfNodeNotFound"] is True
+        )  # first in chart 0.22.0 (aws/aws-node-termination-handler#801)
         (provider,) = _of(graph, "pulumi:providers:kubernetes")
         assert release["provider"] == provider["name"]
         values = release["inputs"]["values"]

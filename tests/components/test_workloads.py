@@ -175,9 +175,11 @@ def test_mlflow_database_is_private_encrypted_and_protected(graphs: dict[str, di
     (rule,) = sg["inputs"]["ingress"]
     assert (rule["fromPort"], rule["toPort"]) == (5432, 5432) and not rule.get("cidrBlocks")
     services = [m for m in _manifests(graph) if m["kind"] == "Service" and m["metadata"]["namespace"] == "mlflow"]
-    (nlb,) = [s for s in services if s["spec"]["type"] == "LoadBalancer"]
-    assert nlb["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
-    assert any(s["spec"]["type"] == "ClusterIP" for s in services)
+    # Only a ClusterIP Service: the registry's internal NLB is declared in Pulumi (components/registry_access.py)
+    # and bound to the pods by a TargetGroupBinding, never made by a controller from a LoadBalancer Service.
+    assert [s["spec"]["type"] for s in services] == ["ClusterIP"]
+    (nlb,) = [r for r in _of(graph, "aws:lb/loadBalancer:LoadBalancer") if r["name"].endswith("-registry-nlb")]
+    assert nlb["inputs"]["internal"] is True and nlb["inputs"]["loadBalancerType"] == "network"
 
 
 def test_amp_remote_write_role_may_only_write_to_its_workspace(regional_graphs: dict[str, dict[str, Any]]) -> None:

@@ -57,8 +57,8 @@ def test_outside_a_project_is_a_usage_error(tmp_path: Path) -> None:
         ),
         (
             "ap-southeast-1",
-            lambda c: c["cluster"].update(endpoint_public_access=True),
-            "mlplat:platform.cluster.public_access_cidrs",
+            lambda c: c["cluster"].pop("deploy_path"),
+            "mlplat:platform.cluster.deploy_path",
         ),
     ],
 )
