@@ -175,6 +175,7 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
     _compose_runtime(
         deployment, stack, prefix=prefix, env=env, network=network, cluster=cluster, addons=addons,
         features=features, model_bucket=model_bucket, global_stack=global_stack, opts=opts,
+        deploy_role_names=[deploy_role_name(stack_name)],
     )  # fmt: skip
     pulumi.export("region", stack.region)
     pulumi.export("jurisdiction", stack.jurisdiction)
@@ -214,6 +215,7 @@ def _compose_runtime(
     model_bucket: pulumi.Output[str],
     global_stack: pulumi.StackReference,
     opts: pulumi.ResourceOptions,
+    deploy_role_names: list[str],
 ) -> None:
     """Observability, the serving and drift workloads and, in the primary region only, MLflow."""
     after_cluster = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
@@ -289,6 +291,7 @@ def _compose_runtime(
                 model_bucket=model_bucket_name(deployment.platform.primary_region),
                 model_bucket_region=deployment.platform.primary_region, tracking_uri=tracking_uri,
                 training_pool=training_pools[0], after=[workloads.namespace], tags=dict(env.tags),
+                deploy_role_names=deploy_role_names,
             ),
             opts=after_cluster,
         )  # fmt: skip

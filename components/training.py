@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components import pod_specs
 from components.eks_cluster import ClusterRef
+from components.feature_store import offline_bucket_denies
 from components.iam_documents import document, irsa_trust
 from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
@@ -61,6 +62,7 @@ class TrainingArgs:
     schedules: Mapping[str, str] = field(default_factory=dict)  # model -> EventBridge schedule expression
     checkpoint_expire_days: int = 14
     break_glass_role: str = "mlplat-break-glass"
+    deploy_role_names: Sequence[str] = ()  # may list the bucket from outside the VPC (Pulumi refresh)
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
     after: Sequence[pulumi.Resource] = ()  # the mlplat namespace
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -365,20 +367,14 @@ class Training(pulumi.ComponentResource):
         break_glass = pulumi.Output.from_input(args.partition).apply(
             lambda partition: f"arn:{partition}:iam::*:role/{args.break_glass_role}"
         )
-        only_through_endpoint = pulumi.Output.all(args.s3_endpoint_id, break_glass).apply(
-            lambda v: [
-                {
-                    "Sid": "DenyDataAccessOutsideThisRegionsVpcEndpoint",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": ["s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:ListBucket*"],
-                    "Resource": [f"arn:aws:s3:::{bucket_name}", f"arn:aws:s3:::{bucket_name}/*"],
-                    "Condition": {
-                        "StringNotEquals": {"aws:SourceVpce": v[0]},
-                        "ArnNotLike": {"aws:PrincipalArn": v[1]},
-                    },
-                }
-            ]
+        deployers = [
+            pulumi.Output.all(args.partition, args.account_id).apply(
+                lambda v, r=role: f"arn:{v[0]}:iam::{v[1]}:role/{r}"
+            )
+            for role in args.deploy_role_names
+        ]
+        only_through_endpoint = pulumi.Output.all(args.s3_endpoint_id, break_glass, *deployers).apply(
+            lambda v: offline_bucket_denies(bucket_name, v[0], break_glass_arn=v[1], deploy_role_arns=v[2:])
         )
         self.bucket = SecureBucket(
             f"{self._name}-training",
@@ -600,7 +596,13 @@ class Training(pulumi.ComponentResource):
         }
         self.dispatcher = k8s.apps.v1.Deployment(
             f"{name}-train-dispatcher",
-            metadata={"name": DISPATCHER_SERVICE_ACCOUNT, "namespace": NAMESPACE, "labels": labels},
+            metadata={
+                "name": DISPATCHER_SERVICE_ACCOUNT,
+                "namespace": NAMESPACE,
+                "labels": labels,
+                # the training image is pushed after the first deploy: Pulumi does not wait for this rollout
+                "annotations": {pod_specs.SKIP_AWAIT: "true"},
+            },
             spec={
                 "replicas": 1,
                 "selector": {"matchLabels": labels},
