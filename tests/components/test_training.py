@@ -35,7 +35,11 @@ def test_every_region_gets_a_training_bucket_that_stays_in_the_region(regional_g
             _named(graph, "aws:s3/bucketPolicy:BucketPolicy", f"{code}-training-policy")["inputs"]["policy"]
         )
         sids = {s["Sid"] for s in policy["Statement"]}
-        assert {"DenyInsecureTransport", "DenyDataAccessOutsideThisRegionsVpcEndpoint"} <= sids
+        assert {
+            "DenyInsecureTransport",
+            "DenyObjectAccessOutsideThisRegionsVpcEndpoint",
+            "DenyListingOutsideThisRegionsVpcEndpoint",
+        } <= sids
         sse = _named(
             graph,
             "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
