@@ -116,6 +116,7 @@ class ServingApp:
             variant = answer.variant
         except Exception as error:
             status, headers, payload = error_response(error)
+            variant = getattr(error, "variant", variant)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
         self.state.record(endpoint, variant, status, time.perf_counter() - started)
