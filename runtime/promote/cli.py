@@ -19,7 +19,7 @@ from typing import Any
 from runtime.promote import registry
 from runtime.promote.config import load_config
 from runtime.promote.errors import PromoteError
-from runtime.promote.history import HistoryStore
+from runtime.promotion_history import HistoryError, HistoryStore
 
 EXIT_USAGE = 2
 HISTORY_ENV = "MLPLAT_PROMOTION_HISTORY_URI"
@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "approve":
             return _approve(args, uri)
         return _print_history(args)
-    except PromoteError as error:
+    except (PromoteError, HistoryError) as error:
         print(f"mlplat-promote: error: {error}", file=sys.stderr)
         return EXIT_USAGE
 

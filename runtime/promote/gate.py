@@ -17,8 +17,8 @@ from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT
 from runtime.promote import checks, registry
 from runtime.promote.config import PromotionConfig
 from runtime.promote.errors import PromoteError
-from runtime.promote.history import HistoryStore
 from runtime.promote.scoring import Scored, download_run_artifact, load_version
+from runtime.promotion_history import HistoryStore
 
 REPORT_SCHEMA = "mlplat.gate/v1"
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"

@@ -18,8 +18,8 @@ from typing import Any
 from runtime.drift.registry import promote
 from runtime.promote import registry
 from runtime.promote.errors import PromoteError
-from runtime.promote.history import HistoryStore
 from runtime.promote.prometheus import Prometheus
+from runtime.promotion_history import HistoryStore
 from runtime.serving import routing
 from runtime.serving.rollout import Action, Decision, Gates, RolloutState, WindowStats, decide, start
 

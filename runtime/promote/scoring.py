@@ -3,6 +3,7 @@ holdout for the metrics, then single rows through the serving path for the laten
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -91,11 +92,9 @@ class Scored:
 def _predict_proba(pyfunc: Any, frame: pd.DataFrame) -> np.ndarray | None:
     raw = None
     for unwrap in ("get_raw_model", "unwrap_python_model"):  # flavors' own model, or a PythonModel
-        try:
+        with contextlib.suppress(Exception):
             raw = getattr(pyfunc, unwrap)()
             break
-        except Exception:
-            continue
     if not hasattr(raw, "predict_proba"):
         return None
     proba = np.asarray(raw.predict_proba(frame), dtype=float)

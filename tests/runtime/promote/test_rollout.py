@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from runtime.promote.cli import main
-from runtime.promote.history import HistoryStore
+from runtime.promotion_history import HistoryStore
 from tests.runtime.conftest import Server
 from tests.runtime.promote.conftest import Fleet
 from tests.runtime.promote.models import FEATURES

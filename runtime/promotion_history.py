@@ -1,4 +1,5 @@
 """The promotion history: every gate result, alias move, weight step, rollback, approval and monitoring action.
+One contract: `mlplat-promote` and `mlplat-drift performance` write it, `mlplat-promote history` reads it.
 
 Each event is one JSON line written as a new object (S3) or file (local) under
 `<root>/model=<name>/<utc time>-<id>.jsonl`: written once, never rewritten, so concurrent writers cannot lose
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from runtime.promote.errors import PromoteError
-
 SCHEMA = "mlplat.promotion-event/v1"
+
+
+class HistoryError(Exception):
+    """The history cannot be read (a broken entry is reported, never skipped)."""
 
 
 def actor() -> str:
@@ -75,7 +78,7 @@ class HistoryStore:
                 try:
                     events.append(json.loads(line))
                 except json.JSONDecodeError as error:
-                    raise PromoteError(f"history entry {name} line {number} is not JSON: {error}") from None
+                    raise HistoryError(f"history entry {name} line {number} is not JSON: {error}") from None
         return sorted(events, key=lambda event: str(event.get("at", "")))
 
 
@@ -98,7 +101,7 @@ def _read_all(prefix: str) -> list[tuple[str, bytes]]:
                     body = client.get_object(Bucket=parsed.netloc, Key=item["Key"])["Body"].read()
                     found.append((f"s3://{parsed.netloc}/{item['Key']}", bytes(body)))
         except Exception as error:
-            raise PromoteError(f"cannot read the history at {prefix}: {error}") from None
+            raise HistoryError(f"cannot read the history at {prefix}: {error}") from None
         return found
     folder = Path(prefix)
     if not folder.is_dir():
