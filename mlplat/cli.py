@@ -163,6 +163,7 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
     from rich.console import Console
 
     from mlplat.dev.demo import DemoSize, materialize, run_demo, start_platform, summary, train_and_register
+    from mlplat.dev.demo_promotion import start_fleet
     from mlplat.dev.platform import default_platform
     from mlplat.processes import ProcessError
 
@@ -187,16 +188,18 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
 
             if args.action == "up":
                 start_platform(platform, step)
-                train_and_register(platform, size, step)
+                versions = train_and_register(platform, size, step)
                 materialize(platform, size, shifted=False, seed=100)
-                platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180)
+                start_fleet(platform, versions["challenger"], canary_weight=0.2)
                 print(
-                    f"up: serving on {platform.serve_url}, MLflow on {platform.mlflow_url}; `mlplat dev down` stops it"
+                    f"up: serving on {platform.serve_url} and :{platform.ports.serve2}, MLflow on "
+                    f"{platform.mlflow_url}, Prometheus on {platform.prometheus_url}; `mlplat dev down` stops it"
                 )
                 return EXIT_OK
             result = run_demo(platform, size, step)
         print(summary(result))
         ok = result.champion_after_rollback != result.champion_before_rollback and result.serve_pid_unchanged
+        ok = ok and result.promotion is not None and result.promotion.champion == result.promotion.gated
         return EXIT_OK if ok else EXIT_FINDING
     except ProcessError as error:
         print(f"mlplat dev: {error}", file=sys.stderr)

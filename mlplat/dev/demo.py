@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from mlplat.dev import demo_data
+from mlplat.dev import demo_data, demo_promotion
 from mlplat.dev.platform import MODEL_NAME, MODELS_BUCKET, PREDICTIONS_BUCKET, DevPlatform
 from mlplat.processes import ProcessError
 
@@ -54,6 +54,7 @@ class DemoResult:
     served_after_rollback: set[str] = field(default_factory=set)
     serve_pid_unchanged: bool = False
     report_html: Path | None = None
+    promotion: demo_promotion.PromotionResult | None = None
     seconds: float = 0.0
 
 
@@ -82,7 +83,7 @@ def start_platform(platform: DevPlatform, step: Step) -> None:
         raise ProcessError(
             f"the local platform is already running (state in {platform.state}); `mlplat dev down` first"
         )
-    platform.check_ports(("redis", "moto", "mlflow", "serve"))
+    platform.check_ports(("redis", "moto", "mlflow", "serve", "serve2", "prometheus"))
     platform.reset_state()
     step("starting redis")
     platform.start("redis", timeout=20)
@@ -226,9 +227,9 @@ def run_demo(platform: DevPlatform, size: DemoSize, step: Step) -> DemoResult:
     result.versions = train_and_register(platform, size, step)
     step("materializing the eu-west-1 tenants' features into Redis")
     entities = materialize(platform, size, shifted=False, seed=100)
-    step("starting mlplat-serve (canary 20% to the challenger)")
-    serve = platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180)
-    serve_pid = serve.pid
+    step("starting two mlplat-serve replicas and Prometheus (canary 20% to the challenger)")
+    demo_promotion.start_fleet(platform, result.versions["challenger"], canary_weight=0.2)
+    serve_pid = platform.pid_of("serve")
     with httpx.Client(base_url=platform.serve_url, timeout=30) as client:
         step(f"sending {size.canary_requests} canary requests")
         result.canary_split = dict(_traffic(client, entities, size.canary_requests, size.entities_per_request, seed=1))
@@ -267,6 +268,7 @@ def run_demo(platform: DevPlatform, size: DemoSize, step: Step) -> DemoResult:
         after = _traffic(client, shifted, 20, size.entities_per_request, seed=3)
         result.served_after_rollback = {k for k in after if k.startswith("champion")}
         result.serve_pid_unchanged = platform.pid_of("serve") == serve_pid
+    result.promotion = demo_promotion.run_promotion(platform, entities, step)
     result.seconds = time.monotonic() - started
     return result
 
@@ -287,6 +289,7 @@ def summary(result: DemoResult) -> str:
         f"  serving followed    now answering {', '.join(sorted(result.served_after_rollback))}"
         f" without a restart: {'yes' if result.serve_pid_unchanged else 'NO'}",
         f"  drift report        {result.report_html}",
+        *(demo_promotion.summary(result.promotion) if result.promotion else []),
         f"  took                {result.seconds:.0f}s",
     ]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
-"""The local platform: Redis, a moto S3 server, an MLflow server and `mlplat-serve` on 127.0.0.1, each with its own
-log and pidfile under the state directory, wired with the same `MLPLAT_*` settings as the Kubernetes workloads.
+"""The local platform: Redis, a moto S3 server, an MLflow server, two `mlplat-serve` replicas and a Prometheus
+scraping them on 127.0.0.1, each with its own log and pidfile under the state directory, wired with the same
+`MLPLAT_*` settings as the Kubernetes workloads.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from components.runtime_settings import DriftEnvironment, ServingEnvironment
+from mlplat.dev import prometheus
 from mlplat.processes import LOOPBACK, ManagedProcess, ProcessError, pid_alive, port_in_use, require_binary, stop_pid
 
 MODEL_NAME = "churn"
 LOCAL_REGION = "eu-west-1"  # the local platform plays the eu-west-1 region
 MODELS_BUCKET = "mlplat-models-euw1"
 PREDICTIONS_BUCKET = "mlplat-euw1-predictions"
-SERVICES = ("redis", "moto", "mlflow", "serve")
+SERVICES = ("redis", "moto", "mlflow", "serve", "serve2", "prometheus")
+SERVING_REPLICAS = ("serve", "serve2")
 DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "mlplat-dev",
     "AWS_SECRET_ACCESS_KEY": "mlplat-dev",
@@ -33,6 +36,8 @@ class DevPorts:
     moto: int = 5056
     mlflow: int = 5055
     serve: int = 8085
+    serve2: int = 8086
+    prometheus: int = 9095
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,14 @@ class DevPlatform:
     @property
     def serve_url(self) -> str:
         return f"http://{LOOPBACK}:{self.ports.serve}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.prometheus}"
+
+    @property
+    def promotion_history_uri(self) -> str:
+        return f"s3://{MODELS_BUCKET}/promotion-history"
 
     @property
     def prediction_log_uri(self) -> str:
@@ -125,12 +138,32 @@ class DevPlatform:
                 [python, "-m", "runtime.serving", "--host", LOOPBACK, "--port", str(self.ports.serve)],
                 self.ports.serve, f"{self.serve_url}/health/ready", {**self.aws_env()},
             ),
+            "serve2": (
+                [python, "-m", "runtime.serving", "--host", LOOPBACK, "--port", str(self.ports.serve2)],
+                self.ports.serve2, f"http://{LOOPBACK}:{self.ports.serve2}/health/ready", {**self.aws_env()},
+            ),
         }  # fmt: skip
+        if name == "prometheus":
+            return self._prometheus(pids / "prometheus.pid")
         argv, port, health, env = specs[name]
         return ManagedProcess(
             name, argv, logs / f"{name}.log", port, health_url=health, env=dict(env), cwd=self.root,
             pid_path=pids / f"{name}.pid",
         )  # fmt: skip
+
+    def _prometheus(self, pid_path: Path) -> ManagedProcess:
+        """Prometheus scraping both serving replicas every second, with the platform's alert rules loaded."""
+        import yaml
+
+        from components.alert_rules import Thresholds, rule_file
+
+        folder = self.state / "prometheus"
+        folder.mkdir(parents=True, exist_ok=True)
+        rules = folder / "mlplat-rules.yml"
+        rules.write_text(yaml.safe_dump(rule_file(Thresholds()), sort_keys=False))
+        targets = [f"{LOOPBACK}:{getattr(self.ports, name)}" for name in SERVING_REPLICAS]
+        prometheus.write_targets(folder / "targets.json", "mlplat-serving", targets, {"region": LOCAL_REGION})
+        return prometheus.process(folder, self.ports.prometheus, rule_files=[rules], pid_path=pid_path)
 
     def reset_state(self) -> None:
         """A fresh state directory: the demo always starts from an empty registry, store and bucket."""

@@ -133,11 +133,11 @@ def _print_history(args: argparse.Namespace) -> int:
         print(json.dumps(events, indent=2))
         return 0
     for event in events:
-        print(_line(event))
+        print(format_event(event))
     return 0
 
 
-def _line(event: dict[str, Any]) -> str:
+def format_event(event: dict[str, Any]) -> str:
     known = {"schema", "at", "model", "version", "event", "by", "why"}
     figures = {key: value for key, value in event.items() if key not in known}
     extra = f"  {json.dumps(figures, default=str, separators=(',', ':'))}" if figures else ""
