@@ -268,7 +268,8 @@ def run_demo(platform: DevPlatform, size: DemoSize, step: Step) -> DemoResult:
         after = _traffic(client, shifted, 20, size.entities_per_request, seed=3)
         result.served_after_rollback = {k for k in after if k.startswith("champion")}
         result.serve_pid_unchanged = platform.pid_of("serve") == serve_pid
-    result.promotion = demo_promotion.run_promotion(platform, entities, step)
+    with _aws(platform):
+        result.promotion = demo_promotion.run_promotion(platform, entities, step)
     result.seconds = time.monotonic() - started
     return result
 

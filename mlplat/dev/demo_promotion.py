@@ -5,7 +5,6 @@ and a Prometheus scraping them; a retrained version and a deliberately bad one g
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import threading
 import time
@@ -133,7 +132,6 @@ def run_promotion(platform: DevPlatform, entities: dict[str, list[str]], step: S
     from runtime.promote.rollout import Controller, Outcome, Region
     from runtime.promotion_history import HistoryStore
 
-    os.environ["MLFLOW_TRACKING_URI"] = platform.mlflow_url
     result = PromotionResult()
     config = PromotionConfig.model_validate(DEMO_GATES)
     (platform.state / "gates.yaml").write_text(yaml.safe_dump(DEMO_GATES, sort_keys=False))

@@ -15,6 +15,7 @@ import pandas as pd
 
 from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT
 from runtime.promote import checks, registry
+from runtime.promote.checks import Check
 from runtime.promote.config import PromotionConfig
 from runtime.promote.errors import PromoteError
 from runtime.promote.scoring import Scored, download_run_artifact, load_version
@@ -31,7 +32,7 @@ class GateReport:
     model: str
     version: str
     champion: str | None
-    checks: list[checks.Check] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     slices: dict[str, Any] = field(default_factory=dict)
@@ -42,7 +43,7 @@ class GateReport:
         return all(check.passed for check in self.checks)
 
     @property
-    def failed(self) -> list[checks.Check]:
+    def failed(self) -> list[Check]:
         return [check for check in self.checks if not check.passed]
 
     def as_dict(self) -> dict[str, Any]:
@@ -222,7 +223,7 @@ def record(mlflow: Any, history: HistoryStore, report: GateReport, *, set_alias:
     for metric, value in report.metrics["candidate"].items():
         if value is not None:
             mlflow.set_model_version_tag(name, version, registry.GATE_METRIC_TAG.format(metric=metric), f"{value:.6g}")
-    figures = {
+    figures: dict[str, Any] = {
         "passed": report.passed,
         "failed": [check.as_dict() for check in report.failed],
         "metrics": report.metrics,

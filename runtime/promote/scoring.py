@@ -95,9 +95,9 @@ def _predict_proba(pyfunc: Any, frame: pd.DataFrame) -> np.ndarray | None:
         with contextlib.suppress(Exception):
             raw = getattr(pyfunc, unwrap)()
             break
-    if not hasattr(raw, "predict_proba"):
+    if raw is None or not hasattr(raw, "predict_proba"):
         return None
-    proba = np.asarray(raw.predict_proba(frame), dtype=float)
+    proba = np.asarray(raw.predict_proba(frame), dtype=np.float64)
     return proba[:, -1] if proba.ndim == 2 else proba
 
 

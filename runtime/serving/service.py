@@ -416,6 +416,7 @@ class ServingState:
     async def _predict(
         self, route: routing.Route, tenant: str, entity_ids: list[str], overrides: dict[str, Any]
     ) -> Answer:
+        assert self.store is not None
         variant = self.variants[route.answer]
         model = variant.loaded()
         if model.spec is None:
