@@ -199,7 +199,8 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
             result = run_demo(platform, size, step)
         print(summary(result))
         ok = result.champion_after_rollback != result.champion_before_rollback and result.serve_pid_unchanged
-        ok = ok and result.promotion is not None and result.promotion.champion == result.promotion.gated
+        promotion = result.promotion
+        ok = ok and promotion is not None and promotion.gated is not None and promotion.champion == promotion.gated
         return EXIT_OK if ok else EXIT_FINDING
     except ProcessError as error:
         print(f"mlplat dev: {error}", file=sys.stderr)

@@ -66,11 +66,19 @@ class Scored:
             raise PromoteError(f"version {self.version} answered shape {values.shape} for {len(frame)} rows")
         return values
 
-    def single_row_latencies_ms(self, frame: pd.DataFrame, samples: int, budget_ms: float) -> list[float]:
-        """Milliseconds per single-row call through serving's own path; stops once the budget is surely missed."""
-        rows = frame.head(samples)
+    def single_row_latencies_ms(
+        self, frame: pd.DataFrame, samples: int, budget_ms: float, model_threads: int = 1
+    ) -> list[float]:
+        """Milliseconds per single-row call through serving's own path, with serving's native-thread cap
+        (MLPLAT_MODEL_THREADS, default 1); stops once the budget is surely missed."""
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=model_threads):
+            return self._latencies(frame.head(samples), budget_ms)
+
+    def _latencies(self, rows: pd.DataFrame, budget_ms: float) -> list[float]:
         latencies: list[float] = []
-        columns = list(frame.columns)
+        columns = list(rows.columns)
         batched = self.model.batchable and self.model.spec is not None
         records = rows.to_numpy().tolist() if batched else None
         for position in range(len(rows)):
