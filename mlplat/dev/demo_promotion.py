@@ -36,16 +36,22 @@ DEMO_GATES = {
 }
 
 
-def start_fleet(platform: DevPlatform, challenger: str, canary_weight: float) -> None:
-    """Both serving replicas (routing by the registry's published weight) and Prometheus; `canary_weight` of
-    traffic to `challenger` to begin with."""
+def publish_canary(platform: DevPlatform, challenger: str, canary_weight: float) -> None:
+    """The region's canary weight for `challenger`, as the rollout controller publishes it."""
     from runtime.promote import registry
 
     registry.publish_weight(registry.client(platform.mlflow_url), MODEL_NAME, LOCAL_REGION, challenger, canary_weight)
+
+
+def start_fleet(platform: DevPlatform, challenger: str, canary_weight: float) -> None:
+    """Both serving replicas (routing by the registry's published weight) and Prometheus; `canary_weight` of
+    traffic to `challenger` to begin with."""
+    publish_canary(platform, challenger, canary_weight)
     for name in SERVING_REPLICAS:
-        env = {**platform.serving_environment(canary_weight=0.0).as_env(), "MLPLAT_ROLLOUT_ENABLED": "true",
-               "MLPLAT_MODEL_CACHE_DIR": str(platform.state / f"{name}-cache")}  # fmt: skip
-        platform.start(name, env, timeout=180)
+        environment = platform.serving_environment(
+            canary_weight=0.0, rollout_enabled=True, model_cache_dir=str(platform.state / f"{name}-cache")
+        )
+        platform.start(name, environment.as_env(), timeout=180)
     platform.start("prometheus", timeout=60)
 
 
@@ -176,7 +182,8 @@ def run_promotion(platform: DevPlatform, entities: dict[str, list[str]], step: S
     result.champion = registry.alias_version(mlflow, MODEL_NAME, registry.CHAMPION_ALIAS)
     from runtime.promote.cli import format_event
 
-    result.history = [format_event(event) for event in history.events(MODEL_NAME)]
+    ours = {result.gated, *result.refused}
+    result.history = [format_event(event) for event in history.events(MODEL_NAME) if event.get("version") in ours]
     return result
 
 
