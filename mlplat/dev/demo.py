@@ -39,6 +39,7 @@ class DemoSize:
     canary_requests: int = 150
     shifted_requests: int = 600
     entities_per_request: int = 4
+    promotion: bool = True  # end with the gate, the fleet-wide rollout, the approval and the history
 
 
 @dataclass
@@ -305,8 +306,9 @@ def run_demo(platform: DevPlatform, size: DemoSize, step: Step, *, reuse: bool =
         after = _traffic(client, shifted, 20, size.entities_per_request, seed=3)
         result.served_after_rollback = {k for k in after if k.startswith("champion")}
         result.serve_pid_unchanged = platform.pid_of("serve") == serve_pid
-    with _aws(platform):
-        result.promotion = demo_promotion.run_promotion(platform, entities, step)
+    if size.promotion:
+        with _aws(platform):
+            result.promotion = demo_promotion.run_promotion(platform, entities, step)
     result.seconds = time.monotonic() - started
     return result
 

@@ -92,7 +92,7 @@ def _register(platform: DevPlatform, role: str, labels_shuffled: bool, seed: int
         mlflow.log_artifact(str(folder / "holdout.parquet"), "holdout")
         (folder / "report.json").write_text(json.dumps({"passed": True, "failures": []}))
         mlflow.log_artifact(str(folder / "report.json"), "validation")
-        profile_run = client.get_model_version(MODEL_NAME, "1").run_id  # same features: reuse v1's profile
+        profile_run = client.get_model_version_by_alias(MODEL_NAME, "champion").run_id  # same features
         drift_registry.log_reference_profile(
             client, run.info.run_id,
             drift_registry.reference_profile_bytes(client, profile_run, DEFAULT_PROFILE_ARTIFACT),
