@@ -58,6 +58,7 @@ def register(uri: str, holdout: pd.DataFrame, seed: int, iterations: int) -> str
         mlflow.log_artifact(str(folder / "reference_profile.npz"), "drift")
         info = mlflow.sklearn.log_model(
             model, name="model", registered_model_name="bench-churn", pip_requirements=["scikit-learn"],
+            serialization_format="cloudpickle",
             signature=infer_signature(train[FEATURES].head(100), model.predict(train[FEATURES].head(100))),
         )  # fmt: skip
     return str(info.registered_model_version)
