@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.naming import model_bucket_name
 from components.runtime_settings import DriftEnvironment, ServingEnvironment
 from mlplat.dev import prometheus
 from mlplat.processes import LOOPBACK, ManagedProcess, ProcessError, pid_alive, port_in_use, require_binary, stop_pid
 
 MODEL_NAME = "churn"
 LOCAL_REGION = "eu-west-1"  # the local platform plays the eu-west-1 region
-MODELS_BUCKET = "mlplat-models-euw1"
+MODELS_BUCKET = model_bucket_name(LOCAL_REGION)
 PREDICTIONS_BUCKET = "mlplat-euw1-predictions"
 SERVICES = ("redis", "moto", "mlflow", "serve", "serve2", "prometheus")
 SERVING_REPLICAS = ("serve", "serve2")
