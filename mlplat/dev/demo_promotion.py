@@ -32,7 +32,7 @@ DEMO_GATES = {
         "soak_seconds": 4,
         "min_requests": 20,
         "poll_seconds": 1,
-        "latency_ratio": 3.0,
+        "latency_ratio": 5.0,
     },
 }
 
