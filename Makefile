@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(REQS)
 	@touch $@
 
 system-deps:
-	@scripts/ensure-system-deps.sh redis-server:redis-server
+	@scripts/ensure-system-deps.sh redis-server:redis-server prometheus:prometheus promtool:prometheus amtool:prometheus-alertmanager
 
 demo: setup
 	$(BIN)/mlplat plan --all

@@ -57,7 +57,22 @@ def thresholds(settings: ObservabilityConfig) -> alert_rules.Thresholds:
         psi=settings.psi_threshold,
         gpu_utilisation=settings.gpu_utilisation_floor,
         spot_interruptions_per_hour=settings.spot_interruptions_per_hour,
+        accuracy_drop=settings.accuracy_drop,
     )
+
+
+def alertmanager_values(settings: ObservabilityConfig, node_selector: dict[str, str]) -> dict:
+    """kube-prometheus-stack's `alertmanager` values: receivers routed by severity when a Secret is named."""
+    spec: dict = {"nodeSelector": node_selector}
+    if settings.alert_receivers_secret is None:
+        return {"alertmanagerSpec": spec}
+    receivers = alert_rules.Receivers(
+        secret=settings.alert_receivers_secret, slack_channel=settings.alert_slack_channel
+    )
+    return {
+        "config": alert_rules.alertmanager_config(receivers),
+        "alertmanagerSpec": {**spec, "secrets": [receivers.secret]},
+    }
 
 
 class Observability(pulumi.ComponentResource):
@@ -232,7 +247,7 @@ class Observability(pulumi.ComponentResource):
                     "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "8Gi"}},
                 },
             },
-            "alertmanager": {"alertmanagerSpec": {"nodeSelector": system}},
+            "alertmanager": alertmanager_values(settings, system),
             "grafana": {
                 "nodeSelector": system,
                 "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "searchNamespace": "ALL"}},

@@ -188,6 +188,7 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
         summary,
         train_and_register,
     )
+    from mlplat.dev.demo_promotion import start_fleet
     from mlplat.dev.platform import default_platform
     from mlplat.dev.regions import load_regions, start_regions
     from mlplat.processes import ProcessError
@@ -226,9 +227,9 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
                 regions = _dev_regions(args.regions, root)
                 try:
                     start_platform(platform, step)
-                    train_and_register(platform, size, step)
+                    versions = train_and_register(platform, size, step)
                     materialize(platform, size, shifted=False, seed=100)
-                    platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180)
+                    start_fleet(platform, versions["challenger"], canary_weight=0.2)
                     extra = start_regions(
                         platform,
                         regions,
@@ -244,13 +245,18 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
                 serving = ", ".join(
                     [f"{regions[0]} {platform.serve_url}", *(f"{r.region} {r.serve_url}" for r in extra)]
                 )
-                print(f"up: serving in {serving}; MLflow on {platform.mlflow_url}; `mlplat dev down` stops it")
+                print(
+                    f"up: serving in {serving} (and :{platform.ports.serve2}); MLflow on {platform.mlflow_url}; "
+                    f"Prometheus on {platform.prometheus_url}; `mlplat dev down` stops it"
+                )
                 return EXIT_OK
             result, stopped = demo_session(platform, size, step)
         if stopped:
             console.log(f"stopped {', '.join(stopped)} (started for the demo)")
         print(summary(result))
         ok = result.champion_after_rollback != result.champion_before_rollback and result.serve_pid_unchanged
+        promotion = result.promotion
+        ok = ok and promotion is not None and promotion.gated is not None and promotion.champion == promotion.gated
         return EXIT_OK if ok else EXIT_FINDING
     except ProcessError as error:
         print(f"mlplat dev: {error}", file=sys.stderr)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests run for real (redis-server), once; a second run installs nothing.
+# Installs the Debian packages the tests run for real (redis-server, prometheus + promtool, amtool), once; a second
+# run installs nothing. Arguments are BINARY:PACKAGE pairs.
 set -euo pipefail
 missing=()
 for pkg in "$@"; do

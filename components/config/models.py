@@ -483,6 +483,14 @@ class ObservabilityConfig(StrictModel):
     psi_threshold: float = Field(0.25, gt=0, description="Alert: data drift PSI of any feature.")
     gpu_utilisation_floor: float = Field(30, gt=0, lt=100, description="Alert: fleet GPU utilisation below (%).")
     spot_interruptions_per_hour: int = Field(3, ge=1, description="Alert: spot interruption notices per hour.")
+    accuracy_drop: float = Field(0.05, gt=0, lt=1, description="Alert: accuracy on late labels below the gate's.")
+    alert_receivers_secret: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Kubernetes Secret (keys slack-webhook-url, pagerduty-routing-key) for Alertmanager's receivers: "
+        "pages to PagerDuty and Slack, tickets to Slack. Unset: alerts stay in Alertmanager.",
+    )
+    alert_slack_channel: str = Field("#mlplat-alerts", description="Slack channel of the alert receiver.")
 
 
 class WorkloadsConfig(StrictModel):

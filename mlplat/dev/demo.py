@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from mlplat.dev import demo_data, demo_training
+from mlplat.dev import demo_data, demo_promotion, demo_training
 from mlplat.dev.platform import LOCAL_REGION, MODEL_NAME, MODELS_BUCKET, PREDICTIONS_BUCKET, SERVICES, DevPlatform
 from mlplat.processes import ProcessError
 
@@ -39,6 +39,7 @@ class DemoSize:
     canary_requests: int = 150
     shifted_requests: int = 600
     entities_per_request: int = 4
+    promotion: bool = True  # end with the gate, the fleet-wide rollout, the approval and the history
 
 
 @dataclass
@@ -56,6 +57,7 @@ class DemoResult:
     serve_pid_unchanged: bool = False
     report_html: Path | None = None
     retrain: demo_training.RetrainResult | None = None
+    promotion: demo_promotion.PromotionResult | None = None
     seconds: float = 0.0
 
 
@@ -84,7 +86,7 @@ def start_platform(platform: DevPlatform, step: Step) -> None:
         raise ProcessError(
             f"the local platform is already running (state in {platform.state}); `mlplat dev down` first"
         )
-    platform.check_ports(("redis", "moto", "mlflow", "serve"))
+    platform.check_ports(("redis", "moto", "mlflow", "serve", "serve2", "prometheus"))
     platform.reset_state()
     step("starting redis")
     platform.start("redis", timeout=20)
@@ -282,9 +284,11 @@ def run_demo(platform: DevPlatform, size: DemoSize, step: Step, *, reuse: bool =
     entities = materialize(platform, size, shifted=False, seed=100)
     if reuse:
         serve_pid = platform.pid_of("serve")
+        demo_promotion.publish_canary(platform, result.versions["challenger"], 0.2)
     else:
-        step("starting mlplat-serve (canary 20% to the challenger)")
-        serve_pid = platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180).pid
+        step("starting two mlplat-serve replicas and Prometheus (canary 20% to the challenger)")
+        demo_promotion.start_fleet(platform, result.versions["challenger"], canary_weight=0.2)
+        serve_pid = platform.pid_of("serve")
     with httpx.Client(base_url=platform.serve_url, timeout=30) as client:
         _wait_for(lambda: _served_versions(client) == _registered(result.versions), 60, "serving to load the versions")
         step(f"sending {size.canary_requests} canary requests")
@@ -325,6 +329,9 @@ def run_demo(platform: DevPlatform, size: DemoSize, step: Step, *, reuse: bool =
         result.served_after_rollback = {k for k in after if k.startswith("champion")}
         result.serve_pid_unchanged = platform.pid_of("serve") == serve_pid
     result.retrain = demo_training.retrain_on_drift(platform, tuple(demo_data.CATEGORICAL), step)
+    if size.promotion:
+        with _aws(platform):
+            result.promotion = demo_promotion.run_promotion(platform, entities, step)
     result.seconds = time.monotonic() - started
     return result
 
@@ -346,6 +353,7 @@ def summary(result: DemoResult) -> str:
         f" without a restart: {'yes' if result.serve_pid_unchanged else 'NO'}",
         f"  drift report        {result.report_html}",
         *demo_training.summary_lines(result.retrain),
+        *(demo_promotion.summary(result.promotion) if result.promotion else []),
         f"  took                {result.seconds:.0f}s",
     ]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
-"""The local platform: Redis, a moto S3 server, an MLflow server and `mlplat-serve` on 127.0.0.1, each with its own
-log and pidfile under the state directory, wired with the same `MLPLAT_*` settings as the Kubernetes workloads.
+"""The local platform: Redis, a moto S3 server, an MLflow server, two `mlplat-serve` replicas and a Prometheus
+scraping them on 127.0.0.1, each with its own log and pidfile under the state directory, wired with the same
+`MLPLAT_*` settings as the Kubernetes workloads.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from components.naming import model_bucket_name
 from components.runtime_settings import DriftEnvironment, ServingEnvironment
+from mlplat.dev import prometheus
 from mlplat.processes import LOOPBACK, ManagedProcess, ProcessError, pid_alive, port_in_use, require_binary, stop_pid
 
 MODEL_NAME = "churn"
 LOCAL_REGION = "eu-west-1"  # the local platform plays the eu-west-1 region
 MODELS_BUCKET = model_bucket_name(LOCAL_REGION)
 PREDICTIONS_BUCKET = "mlplat-euw1-predictions"
-SERVICES = ("redis", "moto", "mlflow", "serve")
+SERVICES = ("redis", "moto", "mlflow", "serve", "serve2", "prometheus")
+SERVING_REPLICAS = ("serve", "serve2")
 DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "mlplat-dev",
     "AWS_SECRET_ACCESS_KEY": "mlplat-dev",
@@ -34,6 +38,8 @@ class DevPorts:
     moto: int = 5056
     mlflow: int = 5055
     serve: int = 8085
+    serve2: int = 8086
+    prometheus: int = 9095
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,14 @@ class DevPlatform:
         return f"http://{LOOPBACK}:{self.ports.serve}"
 
     @property
+    def prometheus_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.prometheus}"
+
+    @property
+    def promotion_history_uri(self) -> str:
+        return f"s3://{MODELS_BUCKET}/promotion-history"
+
+    @property
     def prediction_log_uri(self) -> str:
         return f"s3://{PREDICTIONS_BUCKET}/logs"
 
@@ -71,8 +85,9 @@ class DevPlatform:
     def aws_env(self) -> dict[str, str]:
         return {**DUMMY_AWS, "AWS_ENDPOINT_URL": self.moto_url, "MLFLOW_S3_ENDPOINT_URL": self.moto_url}
 
-    def serving_environment(self, canary_weight: float) -> ServingEnvironment:
-        return ServingEnvironment(
+    def serving_environment(self, canary_weight: float, **overrides: Any) -> ServingEnvironment:
+        """A replica's settings; `overrides` (ServeSettings fields) e.g. give the second replica its own cache."""
+        settings: dict[str, Any] = dict(
             model_name=MODEL_NAME,
             tracking_uri=self.mlflow_url,
             region=LOCAL_REGION,
@@ -86,6 +101,7 @@ class DevPlatform:
             prediction_log_flush_seconds=1,
             model_cache_dir=str(self.state / "serve-cache"),
         )
+        return ServingEnvironment(**{**settings, **overrides})
 
     def drift_environment(self, categorical: tuple[str, ...]) -> DriftEnvironment:
         return DriftEnvironment(
@@ -127,12 +143,32 @@ class DevPlatform:
                 [python, "-m", "runtime.serving", "--host", LOOPBACK, "--port", str(self.ports.serve)],
                 self.ports.serve, f"{self.serve_url}/health/ready", {**self.aws_env()},
             ),
+            "serve2": (
+                [python, "-m", "runtime.serving", "--host", LOOPBACK, "--port", str(self.ports.serve2)],
+                self.ports.serve2, f"http://{LOOPBACK}:{self.ports.serve2}/health/ready", {**self.aws_env()},
+            ),
         }  # fmt: skip
+        if name == "prometheus":
+            return self._prometheus(pids / "prometheus.pid")
         argv, port, health, env = specs[name]
         return ManagedProcess(
             name, argv, logs / f"{name}.log", port, health_url=health, env=dict(env), cwd=self.root,
             pid_path=pids / f"{name}.pid",
         )  # fmt: skip
+
+    def _prometheus(self, pid_path: Path) -> ManagedProcess:
+        """Prometheus scraping both serving replicas every second, with the platform's alert rules loaded."""
+        import yaml
+
+        from components.alert_rules import Thresholds, rule_file
+
+        folder = self.state / "prometheus"
+        folder.mkdir(parents=True, exist_ok=True)
+        rules = folder / "mlplat-rules.yml"
+        rules.write_text(yaml.safe_dump(rule_file(Thresholds()), sort_keys=False))
+        targets = [f"{LOOPBACK}:{getattr(self.ports, name)}" for name in SERVING_REPLICAS]
+        prometheus.write_targets(folder / "targets.json", "mlplat-serving", targets, {"region": LOCAL_REGION})
+        return prometheus.process(folder, self.ports.prometheus, rule_files=[rules], pid_path=pid_path)
 
     def reset_state(self) -> None:
         """A fresh state directory: the demo always starts from an empty registry, store and bucket."""

@@ -1,4 +1,5 @@
-"""`mlplat-drift`: `run` compares two samples, `profile` saves a reference profile, `job` is the CronJob.
+"""`mlplat-drift`: `run` compares two samples, `profile` saves a reference profile, `job` is the CronJob,
+`performance` joins late labels to the prediction log and acts on a metric drop.
 
 Exit codes: 0 done (drift below --fail-on), 1 drift at or above --fail-on (or the job's action failed),
 2 any error: bad input or usage, unwritable output, a crash (the message says what and where).
@@ -105,6 +106,21 @@ def _parser() -> argparse.ArgumentParser:
     profile.add_argument("--batch-rows", type=_positive, default=DEFAULT_BATCH_ROWS, help="rows per record batch")
 
     commands.add_parser("job", help="the scheduled job: settings from MLPLAT_* environment variables")
+
+    performance = commands.add_parser("performance", help="late labels joined to predictions; act on a drop")
+    performance.add_argument("--predictions", required=True, help="prediction log (file, directory or s3:// prefix)")
+    performance.add_argument("--labels", required=True, help="labels: request_id + label column (.parquet/.csv)")
+    performance.add_argument("--model", required=True, help="registered model (MLPLAT_TRACKING_URI)")
+    performance.add_argument("--label-column", default="label")
+    performance.add_argument("--metric", default="accuracy", choices=("accuracy", "roc_auc", "f1"))
+    performance.add_argument("--max-drop", type=float, default=0.05, help="relative drop below the gate's figure")
+    performance.add_argument("--window-minutes", type=int, default=60)
+    performance.add_argument("--min-rows", type=int, default=100, help="fewer labelled rows: reported, not judged")
+    performance.add_argument("--action", choices=("none", "rollback"), default="rollback")
+    performance.add_argument("--webhook", help="Slack-compatible webhook told about a drop")
+    performance.add_argument("--history-uri", help="promotion history root (default MLPLAT_PROMOTION_HISTORY_URI)")
+    performance.add_argument("--metrics-textfile", help="write the gauges here (node-exporter textfile)")
+    performance.add_argument("--out", help="write the JSON report here (default: stdout)")
     return parser
 
 
@@ -190,12 +206,51 @@ def _job() -> int:
     return outcome.exit_code
 
 
+def _performance(args: argparse.Namespace) -> int:
+    import json
+
+    from runtime.drift import performance, registry
+    from runtime.promotion_history import HistoryStore
+
+    options = performance.PerformanceOptions(
+        model=args.model, metric=args.metric, label_column=args.label_column, max_drop=args.max_drop,
+        window_minutes=args.window_minutes, min_rows=args.min_rows,
+    )  # fmt: skip
+    tracking_uri = os.environ.get("MLPLAT_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI")
+    history_uri = args.history_uri or os.environ.get("MLPLAT_PROMOTION_HISTORY_URI")
+    outcome = performance.run(
+        args.predictions, args.labels, options, mlflow=registry.client(tracking_uri),
+        rollback=args.action == "rollback", webhook_url=args.webhook,
+        history=HistoryStore(history_uri) if history_uri else None,
+    )  # fmt: skip
+    payload = json.dumps({**outcome.report, "actions": outcome.actions, "failures": outcome.failures}, indent=2)
+    if args.out:
+        storage.write_bytes(args.out, payload.encode(), "application/json")
+    else:
+        print(payload)
+    if args.metrics_textfile:
+        performance.write_metrics(outcome, args.metrics_textfile)
+    for drop in outcome.drops:
+        print(f"{drop['variant']} v{drop['version']} {drop['window']}: {drop['metric']} {drop['value']:.4f} "
+              f"vs {drop['baseline']:.4f} (drop {drop['drop_ratio']:.1%})", file=sys.stderr)  # fmt: skip
+    for line in outcome.actions + [f"FAILED: {failure}" for failure in outcome.failures]:
+        print(line, file=sys.stderr)
+    if outcome.failures:
+        raise DriftActionError("; ".join(outcome.failures))
+    return EXIT_DRIFT if outcome.drops else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mlplat-drift` console script."""
     args = _parser().parse_args(argv)
     keep_freed_memory()
     warm_up()
-    commands = {"run": lambda: _run(args), "profile": lambda: _profile(args), "job": _job}
+    commands = {
+        "run": lambda: _run(args),
+        "profile": lambda: _profile(args),
+        "performance": lambda: _performance(args),
+        "job": _job,
+    }
     try:
         return commands[args.command]()
     except DriftInputError as error:

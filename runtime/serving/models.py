@@ -170,6 +170,10 @@ class ModelStore:
         """The version an alias points at now (raises when the registry cannot say)."""
         return str(self._client().get_model_version_by_alias(self.name, alias).version)
 
+    def model_tags(self) -> dict[str, str]:
+        """The registered model's tags (where the central rollout controller publishes the canary weight)."""
+        return dict(self._client().get_registered_model(self.name).tags or {})
+
     def load(self, alias: str, version: str | None = None) -> LoadedModel:
         """The alias's version from the registry, or the cached last good copy when the registry is down."""
         self.prepare()

@@ -1,7 +1,7 @@
 """The one app-state object: variants (model + micro-batcher), routing, store, guards, logging, metrics.
 
 It answers `/invocations` and `/v1/predict` as plain async methods; `app.py` only turns HTTP into these calls.
-Background tasks: model loads (retrying), the alias watcher, the rollout controller, the prediction log.
+Background tasks: model loads (retrying), the alias and canary-weight watcher, the prediction log.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,39 +42,17 @@ from runtime.serving.metrics import Metrics
 from runtime.serving.models import LoadedModel, ModelStore
 from runtime.serving.prediction_logger import PredictionLogger
 from runtime.serving.protocol import InputSpec, Row, check_content_type, decode_json, fast_rows
-from runtime.serving.rollout import Action, Gates, RolloutController, WindowStats
+from runtime.serving.rollout import published_weight
 from runtime.serving.settings import ServeSettings
 
 log = logging.getLogger("mlplat.serve")
 
 T = TypeVar("T")
 MAX_ENTITIES = 1024
-WINDOW_CAP = 200_000
 LOAD_RETRY_SECONDS = 2.0
 GC_GEN0_THRESHOLD = 50_000
 # bodies above this are parsed, converted and logged in a worker thread: the event loop keeps answering
 OFFLOAD_BYTES = 64 * 1024
-
-
-@dataclass
-class TrafficWindow:
-    """Requests, errors and latencies of one variant since the rollout controller last looked."""
-
-    requests: int = 0
-    errors: int = 0
-    latencies: list[float] = field(default_factory=list)
-
-    def add(self, seconds: float, error: bool) -> None:
-        self.requests += 1
-        self.errors += error
-        if len(self.latencies) < WINDOW_CAP:
-            self.latencies.append(seconds)
-
-    def drain(self) -> WindowStats:
-        p99 = float(np.quantile(self.latencies, 0.99)) if self.latencies else None
-        stats = WindowStats(self.requests, self.errors, p99)
-        self.requests, self.errors, self.latencies = 0, 0, []
-        return stats
 
 
 @dataclass
@@ -84,7 +62,6 @@ class Variant:
     executor: ThreadPoolExecutor
     model: LoadedModel | None = None
     batcher: MicroBatcher | None = None
-    window: TrafficWindow = field(default_factory=TrafficWindow)
 
     def loaded(self) -> LoadedModel:
         if self.model is None:
@@ -143,11 +120,8 @@ class ServingState:
                 settings.challenger_alias,
                 _executor(routing.CHALLENGER, settings.model_threads),
             )
-        self.canary_weight = settings.canary_weight
-        self.rollout: RolloutController | None = None
-        if settings.rollout_enabled and routing.CHALLENGER in self.variants:
-            gates = Gates(soak_seconds=settings.rollout_soak_seconds, min_requests=settings.rollout_min_requests)
-            self.rollout = RolloutController(steps=settings.rollout_step_weights, gates=gates)
+        # with rollout on, the weight is the one the region's controller published (0 until it says otherwise)
+        self.canary_weight = 0.0 if settings.rollout_enabled else settings.canary_weight
         self.store = (
             OnlineStore(
                 settings.redis_url,
@@ -201,8 +175,6 @@ class ServingState:
             variant.batcher.start()
             self._spawn(self._load_until_ready(variant))
         self._spawn(self._watch_aliases())
-        if self.rollout is not None:
-            self._spawn(self._run_rollout())
         if self.prediction_log is not None:
             self.prediction_log.start()
 
@@ -284,6 +256,7 @@ class ServingState:
         while True:
             await asyncio.sleep(self.settings.alias_poll_seconds)
             await self.check_aliases()
+            await self.check_canary_weight()
 
     async def check_aliases(self) -> None:
         """Swaps in a variant's new version (loaded and warmed first) when its alias moved."""
@@ -298,28 +271,28 @@ class ServingState:
             except Exception as error:
                 log.warning("alias check for %s failed: %s; keeping version %s", variant.alias, error, current.version)
 
-    async def _run_rollout(self) -> None:
-        assert self.rollout is not None
-        while not self.is_loaded():
-            await asyncio.sleep(0.5)
-        self._apply_step(self.rollout.start(time.time()))
-        while self.rollout.state == "running":
-            await asyncio.sleep(self.settings.rollout_eval_seconds)
-            champion = self.variants[routing.CHAMPION].window.drain()
-            canary = self.variants[routing.CHALLENGER].window.drain()
-            step = self.rollout.evaluate(time.time(), champion, canary)
-            if step.action != Action.HOLD:
-                self._apply_step(step)
-
-    def _apply_step(self, step: Any) -> None:
-        log.warning("rollout %s: weight %.2f (%s)", step.action, step.weight, step.reason)
-        self.metrics.rollout_steps.labels(str(step.action)).inc()
-        self.metrics.rollout_weight.set(self._weight())
+    async def check_canary_weight(self) -> None:
+        """Applies the weight the region's rollout controller published for the challenger this replica serves."""
+        challenger = self.variants.get(routing.CHALLENGER)
+        if not self.settings.rollout_enabled or challenger is None:
+            return
+        try:
+            tags = await asyncio.to_thread(self.models.model_tags)
+        except Exception as error:
+            log.warning("canary weight check failed: %s; keeping weight %.2f", error, self.canary_weight)
+            return
+        version = challenger.model.version if challenger.model is not None else None
+        weight = published_weight(tags, self.settings.region, version)
+        if weight != self.canary_weight:
+            log.warning("canary weight %.2f -> %.2f (challenger version %s)", self.canary_weight, weight, version)
+            self.metrics.rollout_steps.labels("increase" if weight > self.canary_weight else "decrease").inc()
+            self.canary_weight = weight
+            self.metrics.rollout_weight.set(weight)
 
     # state
 
     def _weight(self) -> float:
-        return self.rollout.weight if self.rollout is not None else self.canary_weight
+        return self.canary_weight
 
     def is_loaded(self) -> bool:
         return all(variant.model is not None for variant in self.variants.values())
@@ -345,16 +318,7 @@ class ServingState:
                 "batched": bool(model and model.batchable),
                 "inputs": list(model.spec.columns) if model and model.spec else None,
             })  # fmt: skip
-        rollout = None
-        if self.rollout is not None:
-            rollout = {
-                "state": self.rollout.state,
-                "steps": list(self.rollout.steps),
-                "history": [
-                    {"at": s.at, "action": str(s.action), "weight": s.weight, "reason": s.reason}
-                    for s in self.rollout.history
-                ],
-            }
+        rollout = {"source": "registry", "region": self.settings.region} if self.settings.rollout_enabled else None
         return {
             "models": variants,
             "routing": {"canary_weight": self._weight(), "shadow": self.settings.shadow},
@@ -404,11 +368,6 @@ class ServingState:
         if histogram is None:
             histogram = self._latency[(endpoint, variant)] = self.metrics.request_latency.labels(endpoint, variant)
         histogram.observe(seconds)
-        chosen = self.variants.get(variant)
-        if chosen is not None and self.rollout is not None:
-            # every outcome after routing counts in the chosen variant's window: 5xx (model failures, timeouts,
-            # load shed by its queue) as errors, 2xx and 4xx (the caller's input) as answered requests
-            chosen.window.add(seconds, status >= 500)
 
     # scoring
 

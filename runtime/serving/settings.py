@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -110,11 +110,11 @@ class ServeSettings(BaseSettings):
         default=86_400.0, gt=0, description="Tokens whose `exp` lies further in the future are refused."
     )
 
-    rollout_enabled: bool = Field(default=False, description="Progressive rollout of the challenger.")
-    rollout_steps: str = Field(default="0.05,0.25,0.5,1.0", description="Canary weights, in order.")
-    rollout_soak_seconds: float = Field(default=300.0, gt=0, description="Time at a step before advancing.")
-    rollout_min_requests: int = Field(default=200, ge=1, description="Canary requests a window needs to judge.")
-    rollout_eval_seconds: float = Field(default=10.0, gt=0, description="How often the controller evaluates.")
+    rollout_enabled: bool = Field(
+        default=False,
+        description="Route the challenger by the weight `mlplat-promote rollout` publishes for this region "
+        "(registered-model tags, polled with the aliases), so every replica of the region switches together.",
+    )
 
     log_level: str = Field(default="info", validation_alias=AliasChoices("MLPLAT_LOG_LEVEL"))
 
@@ -122,17 +122,6 @@ class ServeSettings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
-
-    @model_validator(mode="after")
-    def _rollout_steps_parse(self) -> ServeSettings:
-        steps = self.rollout_step_weights
-        if not steps or any(not 0 < s <= 1 for s in steps) or list(steps) != sorted(steps):
-            raise ValueError("MLPLAT_ROLLOUT_STEPS must be increasing weights in (0, 1], e.g. 0.05,0.25,0.5,1.0")
-        return self
-
-    @property
-    def rollout_step_weights(self) -> tuple[float, ...]:
-        return tuple(float(part) for part in self.rollout_steps.split(",") if part.strip())
 
     @property
     def routes_challenger(self) -> bool:

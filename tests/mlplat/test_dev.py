@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,8 @@ SMALL = DemoSize(training_rows=4000, entities_per_tenant=150, canary_requests=60
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevPlatform, DemoResult]]:
-    ports = DevPorts(redis=free_port(), moto=free_port(), mlflow=free_port(), serve=free_port())
+    ports = DevPorts(redis=free_port(), moto=free_port(), mlflow=free_port(), serve=free_port(), serve2=free_port(),
+                     prometheus=free_port())  # fmt: skip
     platform = DevPlatform(root=ROOT, state=tmp_path_factory.mktemp("dev") / "state", ports=ports)
     pids: dict[str, int | None] = {}
     try:
@@ -61,6 +63,18 @@ def test_canary_and_residency(demo: tuple[DevPlatform, DemoResult]) -> None:
     )
     assert result.refused_status == 451
     assert result.report_html is not None and result.report_html.is_file()
+
+
+def test_promotion_gates_rolls_out_on_both_replicas_and_waits_for_the_approval(
+    demo: tuple[DevPlatform, DemoResult],
+) -> None:
+    _, result = demo
+    promotion = result.promotion
+    assert promotion is not None and promotion.gated is not None
+    assert len(promotion.refused) == 1 and "metric.roc_auc.min" in next(iter(promotion.refused.values()))
+    assert promotion.weights == [0.05, 0.25, 0.5, 1.0, 1.0]
+    assert promotion.waited_for_approval and promotion.champion == promotion.gated
+    assert any(" approval " in line and "by demo-user" in line for line in promotion.history)
 
 
 def test_every_service_listens_on_loopback_only(demo: tuple[DevPlatform, DemoResult]) -> None:
@@ -139,7 +153,7 @@ def test_demo_runs_on_the_platform_up_started_and_leaves_it_running(demo: tuple[
     """After `mlplat dev up` (here: the platform the first demo left running), `mlplat dev demo` uses it."""
     platform, first = demo
     before = {name: platform.pid_of(name) for name in SERVICES}
-    result, stopped = demo_session(platform, SMALL, step=lambda _: None)
+    result, stopped = demo_session(platform, replace(SMALL, promotion=False), step=lambda _: None)
     assert stopped == []
     assert {name: platform.pid_of(name) for name in SERVICES} == before
     assert int(result.versions["champion"]) > int(first.versions["challenger"])  # new versions, same registry

@@ -13,6 +13,7 @@ from mlplat.policy import run_policies
 from policies.checkov.adapter import snake_case, terraform_type, to_plan
 from policies.checkov.runner import CheckovResult, CheckovTargets, run_checkov
 from policies.settings import load_settings
+from tests.conftest import ROOT
 from tests.policies.bad_resources import BAD
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "checkov"
@@ -72,7 +73,7 @@ def test_references_become_plan_expressions(graphs: dict[str, dict[str, Any]]) -
 
 def test_clean_graphs_have_no_mandatory_checkov_finding(scan: CheckovResult, graphs: dict[str, Any]) -> None:
     findings = [v for v in scan.findings if v.stack in graphs]
-    report = run_policies(graphs.values(), load_settings(), findings)
+    report = run_policies(graphs.values(), load_settings(ROOT), findings)
     assert [v for v in report.violations if v.level == "mandatory"] == []
     passed_on_graphs = {rule for rule, stack, _ in scan.passed if stack in graphs}
     assert {"CKV2_AWS_11", "CKV2_AWS_12", "CKV_AWS_7", "CKV_AWS_158", "CKV2_AWS_19"} <= passed_on_graphs

@@ -182,34 +182,21 @@ def failing_challenger(registered: Registered, tmp_path_factory: pytest.TempPath
     return version
 
 
-def test_failing_canary_is_rolled_back(start_serving: ServeFactory, failing_challenger: str) -> None:
-    """Issue 20 #1: 5xx were counted as variant "none", so a challenger failing half its calls was promoted
-    "with healthy gates". Real requests, half of them carrying the row the challenger fails on."""
-    server = start_serving(
-        challenger_alias="failing",
-        rollout_enabled="true",
-        rollout_steps="0.5,1.0",
-        rollout_soak_seconds=1,
-        rollout_min_requests=20,
-        rollout_eval_seconds=0.5,
-    )
+def test_failing_canary_is_counted_against_its_variant(start_serving: ServeFactory, failing_challenger: str) -> None:
+    """Issue 20 #1: 5xx were counted as variant "none", so a challenger failing half its calls looked healthy to
+    the rollout controller (now `mlplat-promote rollout`, which reads these metrics). Real requests, half of them
+    carrying the row the challenger fails on."""
+    server = start_serving(challenger_alias="failing", canary_weight=0.5)
     good = {"dataframe_records": [dict.fromkeys(FEATURES, 0.5)]}
     poisoned = {"dataframe_records": [{**dict.fromkeys(FEATURES, 0.5), "f0": POISON}]}
     statuses: dict[tuple[str, int], int] = {}
     with server.client() as client:
-        rollout = client.get("/v1/models").json()["rollout"]
-        for i in range(3000):  # bounded in count and time: until the controller decides
+        for i in range(200):
             headers = {"x-mlplat-entity": f"e-{i % 200}"}
             response = client.post("/invocations", json=poisoned if i % 2 else good, headers=headers)
             variant = CHALLENGER if response.status_code != 200 or response.json()["predictions"] == [0.25] else "c"
             statuses[(variant, response.status_code)] = statuses.get((variant, response.status_code), 0) + 1
-            if i % 20 == 0:
-                rollout = client.get("/v1/models").json()["rollout"]
-                if rollout["state"] != "running" and rollout["history"]:
-                    break
         metrics = client.get("/metrics").text
-    assert rollout["state"] == "rolled_back", rollout
-    assert "error rate" in rollout["history"][-1]["reason"]
     assert 'mlplat_requests_total{endpoint="/invocations",status="500",variant="challenger"}' in metrics
     assert 'status="500",variant="none"' not in metrics
     assert statuses.get(("c", 500), 0) == 0  # the champion answered every poisoned row it was sent

@@ -1,0 +1,3 @@
+from runtime.promote.cli import main
+
+raise SystemExit(main())
