@@ -41,6 +41,7 @@ from components.registry_access import (
     registry_tracking_uri,
 )
 from components.toolkit import ClusterIdentity, RegionEnv
+from components.training import Training, TrainingArgs
 from components.workloads import Workloads, WorkloadsArgs
 
 # What the global stack exports and the regional stacks read through their StackReference.
@@ -174,6 +175,7 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
     _compose_runtime(
         deployment, stack, prefix=prefix, env=env, network=network, cluster=cluster, addons=addons,
         features=features, model_bucket=model_bucket, global_stack=global_stack, opts=opts,
+        deploy_role_names=[deploy_role_name(stack_name)],
     )  # fmt: skip
     pulumi.export("region", stack.region)
     pulumi.export("jurisdiction", stack.jurisdiction)
@@ -213,6 +215,7 @@ def _compose_runtime(
     model_bucket: pulumi.Output[str],
     global_stack: pulumi.StackReference,
     opts: pulumi.ResourceOptions,
+    deploy_role_names: list[str],
 ) -> None:
     """Observability, the serving and drift workloads and, in the primary region only, MLflow."""
     after_cluster = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
@@ -276,6 +279,23 @@ def _compose_runtime(
             opts=after_cluster,
         )
         exports |= {"mlflow_db_endpoint": server.db.address, "mlflow_role_arn": server.role.arn}
+    training_pools = [pool.name for pool in stack.gpu_pools if pool.purpose == "training"]
+    if training_pools:
+        training = Training(
+            prefix,
+            TrainingArgs(
+                cluster=cluster.ref, region=stack.region, account_id=env.account_id, partition=env.partition,
+                offline_bucket_arn=features.offline_bucket.arn, feature_key_arn=features.key.arn,
+                s3_endpoint_id=network.s3_endpoint.id, access_log_bucket=features.log_bucket.name,
+                tenants=deployment.tenants_stored_in(stack.region),
+                model_bucket=model_bucket_name(deployment.platform.primary_region),
+                model_bucket_region=deployment.platform.primary_region, tracking_uri=tracking_uri,
+                training_pool=training_pools[0], after=[workloads.namespace], tags=dict(env.tags),
+                deploy_role_names=deploy_role_names,
+            ),
+            opts=after_cluster,
+        )  # fmt: skip
+        exports |= {"training_bucket": training.bucket.name, "retrain_queue_url": training.queue.url}
     _compose_traffic(
         deployment, stack, prefix=prefix, env=env, network=network, cluster=cluster, global_stack=global_stack,
         serving=[workloads], registry=server if stack.mlflow.enabled else None, opts=opts,

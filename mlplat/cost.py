@@ -62,6 +62,16 @@ class Usage:
     sqs_million_requests: float = 1
     # Average running instances of autoscaled groups, by resource-name glob; unmatched groups use desired capacity.
     asg_average_instances: Mapping[str, float] = field(default_factory=dict)
+    # Expected instance-hours per month of groups that run jobs (the training pool), by resource-name glob;
+    # they take precedence over `asg_average_instances`.
+    asg_expected_hours: Mapping[str, float] = field(default_factory=dict)
+
+    def expected_hours_of(self, group_name: str) -> float | None:
+        for pattern, hours in self.asg_expected_hours.items():
+            if fnmatch.fnmatchcase(group_name, pattern):
+                return float(hours)
+        return None
+
     load_balancer_lcu: float = 5  # average load balancer capacity units (LCU/NLCU) per load balancer
     waf_million_requests: float = 100
     dns_million_queries: float = 10  # per hosted zone with latency records
@@ -86,6 +96,7 @@ class Usage:
             gpu_root_volume_gb=float(values.get("gpu_pool_root_volume_gb", 200)),
             sqs_million_requests=float(values.get("sqs_million_requests_per_month", 1)),
             asg_average_instances=dict(values.get("asg_average_instances") or {}),
+            asg_expected_hours=dict(values.get("asg_expected_hours") or {}),
             load_balancer_lcu=float(values.get("load_balancer_lcu", 5)),
             waf_million_requests=float(values.get("waf_million_requests_per_month", 100)),
             dns_million_queries=float(values.get("dns_million_queries_per_month", 10)),
@@ -365,6 +376,11 @@ def _mixed_group(
     desired = int(
         usage.instances_of(str(resource.name), float(inputs.get("desiredCapacity") or inputs.get("minSize") or 0))
     )
+    expected = usage.expected_hours_of(str(resource["name"]))
+    if expected is not None and expected > 0:
+        # a job pool: as many instances as the expected hours need at a time, each running its share of them
+        desired = max(1, math.ceil(expected / hours))
+        hours = expected / desired
     policy = inputs.get("mixedInstancesPolicy") or {}
     distribution = policy.get("instancesDistribution") or {}
     overrides = ((policy.get("launchTemplate") or {}).get("overrides")) or []

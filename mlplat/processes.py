@@ -148,3 +148,37 @@ def stop_pid(pid: int, timeout: float = 10.0) -> None:
             if not pid_alive(pid):
                 return
             time.sleep(0.05)
+
+
+def descendants_named(marker: str, ancestor: int | None = None) -> list[int]:
+    """PIDs of this process's descendants (or `ancestor`'s) whose command line contains `marker` (Linux /proc).
+
+    The tests and the training benchmark use it to find the Ray Train workers of their own local Ray, to kill one
+    as a spot interruption would."""
+    root = os.getpid() if ancestor is None else ancestor
+
+    def parent(pid: int) -> int:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return 0
+        return int(stat.rsplit(")", 1)[1].split()[1])
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            pid = parent(pid)
+            if pid == root:
+                return True
+        return False
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in command and descends(int(entry.name)):
+            found.append(int(entry.name))
+    return sorted(found)

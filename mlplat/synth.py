@@ -7,6 +7,7 @@ Each stack runs in a fresh interpreter (`python -m mlplat.synth STACK OUT`) so s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import runpy
 import subprocess
@@ -171,6 +172,10 @@ class GraphRecorder:
         if function == "aws:index/getRegion:getRegion":
             region = self._region_hint(dict(args.args), getattr(args, "provider", "")) or "us-east-1"
             return {"name": region, "region": region, "id": region}
+        if function == "aws:ecr/getImage:getImage":
+            reference = f"{dict(args.args).get('repositoryName')}:{dict(args.args).get('imageTag')}"
+            digest = "sha256:" + hashlib.sha256(reference.encode()).hexdigest()
+            return {"imageDigest": digest, "imageTags": [dict(args.args).get("imageTag")], "id": reference}
         if function == "aws:ssm/getParameter:getParameter":
             name = str(dict(args.args).get("name", ""))
             return {"name": name, "value": "ami-0mock1234567890ab", "type": "String", "id": name}

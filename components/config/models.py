@@ -634,7 +634,7 @@ class RegistryConfig(StrictModel):
     """ECR in the global stack."""
 
     repositories: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]] = Field(
-        default_factory=lambda: ["serving", "drift", "mlflow"],
+        default_factory=lambda: ["serving", "drift", "mlflow", "training"],
         min_length=1,
         description="ECR repositories under `mlplat/`, replicated to every region.",
     )

@@ -31,6 +31,8 @@ CHARTS: dict[str, HelmChart] = {
     ),
     "cluster-autoscaler": HelmChart("cluster-autoscaler", "9.43.1", "https://kubernetes.github.io/autoscaler"),
     "dcgm-exporter": HelmChart("dcgm-exporter", "3.6.1", "https://nvidia.github.io/dcgm-exporter/helm-charts"),
+    # ray-project/kuberay-helm: the KubeRay operator that runs training RayJobs (components/training.py)
+    "kuberay-operator": HelmChart("kuberay-operator", "1.6.1", "https://ray-project.github.io/kuberay-helm/"),
     "kube-prometheus-stack": HelmChart(
         "kube-prometheus-stack", "65.1.1", "https://prometheus-community.github.io/helm-charts"
     ),

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from mlplat.dev import demo_data, demo_promotion
+from mlplat.dev import demo_data, demo_promotion, demo_training
 from mlplat.dev.platform import LOCAL_REGION, MODEL_NAME, MODELS_BUCKET, PREDICTIONS_BUCKET, SERVICES, DevPlatform
 from mlplat.processes import ProcessError
 
@@ -56,6 +56,7 @@ class DemoResult:
     served_after_rollback: set[str] = field(default_factory=set)
     serve_pid_unchanged: bool = False
     report_html: Path | None = None
+    retrain: demo_training.RetrainResult | None = None
     promotion: demo_promotion.PromotionResult | None = None
     seconds: float = 0.0
 
@@ -327,6 +328,7 @@ def run_demo(platform: DevPlatform, size: DemoSize, step: Step, *, reuse: bool =
         after = _traffic(client, shifted, 20, size.entities_per_request, seed=3)
         result.served_after_rollback = {k for k in after if k.startswith("champion")}
         result.serve_pid_unchanged = platform.pid_of("serve") == serve_pid
+    result.retrain = demo_training.retrain_on_drift(platform, tuple(demo_data.CATEGORICAL), step)
     if size.promotion:
         with _aws(platform):
             result.promotion = demo_promotion.run_promotion(platform, entities, step)
@@ -350,6 +352,7 @@ def summary(result: DemoResult) -> str:
         f"  serving followed    now answering {', '.join(sorted(result.served_after_rollback))}"
         f" without a restart: {'yes' if result.serve_pid_unchanged else 'NO'}",
         f"  drift report        {result.report_html}",
+        *demo_training.summary_lines(result.retrain),
         *(demo_promotion.summary(result.promotion) if result.promotion else []),
         f"  took                {result.seconds:.0f}s",
     ]

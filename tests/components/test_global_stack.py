@@ -13,7 +13,7 @@ def _of(graph: dict[str, Any], type_token: str) -> list[dict[str, Any]]:
 def test_repositories_are_immutable_scanned_and_encrypted(graphs: dict[str, dict[str, Any]]) -> None:
     graph = graphs["global"]
     repos = {r["inputs"]["name"]: r["inputs"] for r in _of(graph, "aws:ecr/repository:Repository")}
-    assert set(repos) == {"mlplat/serving", "mlplat/drift", "mlplat/mlflow"}
+    assert set(repos) == {"mlplat/serving", "mlplat/drift", "mlplat/mlflow", "mlplat/training"}
     for repo in repos.values():
         assert repo["imageTagMutability"] == "IMMUTABLE"
         assert repo["imageScanningConfiguration"]["scanOnPush"] is True
@@ -21,7 +21,7 @@ def test_repositories_are_immutable_scanned_and_encrypted(graphs: dict[str, dict
         assert encryption["encryptionType"] == "KMS" and encryption["kmsKey"].startswith("arn:aws:kms:us-east-1:")
     (scanning,) = _of(graph, "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration")
     assert scanning["inputs"]["scanType"] == "ENHANCED"
-    assert len(_of(graph, "aws:ecr/lifecyclePolicy:LifecyclePolicy")) == 3
+    assert len(_of(graph, "aws:ecr/lifecyclePolicy:LifecyclePolicy")) == 4
 
 
 def test_images_replicate_to_exactly_the_regional_stacks_regions(graphs: dict[str, dict[str, Any]]) -> None:

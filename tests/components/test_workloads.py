@@ -49,7 +49,7 @@ def test_every_regional_stack_runs_serving_and_drift_and_only_the_primary_runs_m
     regional_graphs: dict[str, dict[str, Any]],
 ) -> None:
     for name, graph in regional_graphs.items():
-        expected = {"mlplat/serving", "mlplat/drift"} | ({"mlflow/mlflow"} if name == PRIMARY_STACK else set())
+        expected = {"mlplat/serving", "mlplat/drift", "mlplat/train-dispatcher"} | ({"mlflow/mlflow"} if name == PRIMARY_STACK else set())
         assert set(_pod_specs(graph)) == expected, name
         assert bool(_of(graph, "aws:rds/instance:Instance")) == (name == PRIMARY_STACK)
 
@@ -85,7 +85,7 @@ def test_images_come_from_this_platforms_regional_ecr_with_immutable_tags(
                 registry, _, rest = container["image"].partition("/")
                 assert registry == f"123456789012.dkr.ecr.{graph['region']}.amazonaws.com"
                 repository, _, tag = rest.partition(":")
-                assert repository in {"mlplat/serving", "mlplat/drift", "mlplat/mlflow"}
+                assert repository in {"mlplat/serving", "mlplat/drift", "mlplat/mlflow", "mlplat/training"}
                 assert tag and tag != "latest"
 
 

@@ -173,6 +173,24 @@ def test_usage_sets_the_average_size_of_an_autoscaled_group() -> None:
     assert estimate_stack(graph("us-east-1", asg), PRICES, USAGE, SPOT).spot_savings[0].monthly_all_on_demand == 0
 
 
+def test_usage_sets_the_expected_hours_of_a_job_pool() -> None:
+    asg = {
+        "type": "aws:autoscaling/group:Group",
+        "name": "euw1-gpu-training-asg",
+        "inputs": {
+            "desiredCapacity": 0,
+            "mixedInstancesPolicy": {
+                "instancesDistribution": {"onDemandBaseCapacity": 0, "onDemandPercentageAboveBaseCapacity": 0},
+                "launchTemplate": {"overrides": [{"instanceType": "g5.12xlarge"}]},
+            },
+        },
+    }
+    usage = Usage(asg_average_instances={"*-gpu-training-asg": 5}, asg_expected_hours={"*-gpu-training-asg": 360})
+    estimate = estimate_stack(graph("us-east-1", asg), PRICES, usage, SPOT)
+    spot_hours = sum(c.monthly_quantity for r in estimate.resources for c in r.components if " spot" in c.name)
+    assert spot_hours == pytest.approx(360)
+
+
 def test_traffic_and_recovery_by_hand() -> None:
     alb = {"type": "aws:lb/loadBalancer:LoadBalancer", "name": "alb", "custom": True,
            "inputs": {"loadBalancerType": "application"}}  # fmt: skip

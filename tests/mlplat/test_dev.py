@@ -101,6 +101,17 @@ def test_status_and_down_of_a_platform_that_is_not_running(tmp_path: Path) -> No
     assert platform.down() == []
 
 
+def test_drift_alert_retrains_on_the_recent_window_and_registers_a_pending_version(
+    demo: tuple[DevPlatform, DemoResult],
+) -> None:
+    _, result = demo
+    retrain = result.retrain
+    assert retrain is not None and retrain.drift_exit_code is not None
+    assert [d["started"] for d in retrain.dispatched] == [True], retrain.dispatched
+    assert retrain.version is not None and retrain.gate == "pending"
+    assert retrain.version not in result.versions.values()
+
+
 @pytest.fixture
 def stand_ins(tmp_path: Path) -> Iterator[tuple[Path, dict[str, int]]]:
     """A state directory whose pidfiles name live processes (stand-ins for services a user started)."""

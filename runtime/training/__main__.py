@@ -1,0 +1,3 @@
+from runtime.training.cli import main
+
+raise SystemExit(main())
