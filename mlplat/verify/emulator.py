@@ -49,11 +49,12 @@ class Clients:
     """One boto3 client per (service, region) against `endpoint_url`; parameter validation stays on (botocore's
     `ParamValidator` rejects a wrong shape before anything is sent, however lenient the emulator is)."""
 
-    def __init__(self, endpoint_url: str, credentials: dict[str, str] | None = None) -> None:
-        self.endpoint_url = endpoint_url
-        self.session = boto3.Session(
-            **(credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
-        )
+    def __init__(self, endpoint_url: str | None) -> None:
+        """`endpoint_url` None: the real AWS endpoints with the caller's own credentials (read-only audits)."""
+        self.endpoint_url = endpoint_url or "AWS"
+        self._endpoint = endpoint_url
+        testing = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        self.session = boto3.Session(**(testing if endpoint_url else {}))
         self.config = Config(parameter_validation=True, retries={"max_attempts": 1, "mode": "standard"})
         self._clients: dict[tuple[str, str], BaseClient] = {}
 
@@ -61,6 +62,6 @@ class Clients:
         key = (service, region)
         if key not in self._clients:
             self._clients[key] = self.session.client(
-                service, region_name=region, endpoint_url=self.endpoint_url, config=self.config
+                service, region_name=region, endpoint_url=self._endpoint, config=self.config
             )
         return self._clients[key]
