@@ -813,7 +813,29 @@ def _replication(step: Step) -> Any:
 
 
 def _policy_input(step: Step) -> Any:
-    return step.get("policy")
+    """The bucket policy, refused as S3 refuses it (moto stores any text): IAM grammar (moto's own validator),
+    a principal in every statement, every resource inside this bucket."""
+    from moto.iam.exceptions import MalformedPolicyDocument
+    from moto.iam.policy_validation import BaseIAMPolicyValidator
+
+    document, bucket = str(step.get("policy")), _bucket_name(step)
+    try:
+        BaseIAMPolicyValidator(document).validate()
+    except MalformedPolicyDocument as error:
+        raise Refused("s3:PutBucketPolicy", f"MalformedPolicy: {error.message}") from None
+    for statement in _as_statements(json.loads(document)):
+        if "Principal" not in statement and "NotPrincipal" not in statement:
+            raise Refused("s3:PutBucketPolicy", "MalformedPolicy: Missing required field Principal")
+        resources = statement.get("Resource", [])
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if resource != f"arn:aws:s3:::{bucket}" and not str(resource).startswith(f"arn:aws:s3:::{bucket}/"):
+                raise Refused("s3:PutBucketPolicy", f"MalformedPolicy: Policy has invalid resource {resource}")
+    return document
+
+
+def _as_statements(policy: Any) -> list[dict[str, Any]]:
+    statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+    return [statements] if isinstance(statements, dict) else list(statements)
 
 
 _bucket_setting(

@@ -1,0 +1,125 @@
+"""`mlplat audit`: read-only, finds residency breaches, multi-region keys and unmanaged public buckets in an
+emulated account, and nothing in an account that `mlplat verify` built from the stacks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.config import load_deployment
+from mlplat.audit import READ_ONLY_PREFIXES, AuditReport, audit
+from mlplat.cli import main
+from mlplat.verify import VerifyReport
+from mlplat.verify.emulator import Clients, moto_endpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _read_only_clients(url: str, seen: list[str]) -> Clients:
+    """Clients whose every call passes a botocore `before-call` hook that fails on any non-read operation."""
+    clients = Clients(url)
+
+    def guard(model: Any, **_: Any) -> None:
+        seen.append(model.name)
+        if not model.name.startswith(READ_ONLY_PREFIXES):
+            pytest.fail(f"audit made a mutating call: {model.service_model.service_name}:{model.name}")
+
+    clients.session.events.register("before-call", guard)
+    return clients
+
+
+@pytest.fixture(scope="module")
+def dirty_account() -> Iterator[str]:
+    """An EU bucket replicating to us-east-1, a multi-region key in the EU, an unmanaged public bucket."""
+    with moto_endpoint() as url:
+        setup = Clients(url)
+        s3_eu, s3_us = setup.client("s3", "eu-west-1"), setup.client("s3", "us-east-1")
+        s3_eu.create_bucket(Bucket="mlplat-euw1-rogue", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3_eu.put_bucket_tagging(
+            Bucket="mlplat-euw1-rogue", Tagging={"TagSet": [{"Key": "mlplat/data-class", "Value": "features"}]}
+        )
+        s3_us.create_bucket(Bucket="mlplat-use1-rogue-copy")
+        for bucket, client in (("mlplat-euw1-rogue", s3_eu), ("mlplat-use1-rogue-copy", s3_us)):
+            client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3_eu.put_bucket_replication(
+            Bucket="mlplat-euw1-rogue",
+            ReplicationConfiguration={
+                "Role": "arn:aws:iam::123456789012:role/console-added",
+                "Rules": [{"ID": "to-us", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
+                           "DeleteMarkerReplication": {"Status": "Disabled"},
+                           "Destination": {"Bucket": "arn:aws:s3:::mlplat-use1-rogue-copy"}}],
+            },
+        )  # fmt: skip
+        setup.client("kms", "eu-west-1").create_key(Description="console-made", MultiRegion=True)
+        s3_eu.create_bucket(Bucket="someone-public", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3_eu.put_bucket_policy(
+            Bucket="someone-public",
+            Policy=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::someone-public/*"}]}),
+        )  # fmt: skip
+        yield url
+
+
+def _audit(url: str, regions: list[str], graphs: list[dict[str, Any]], calls: list[str]) -> AuditReport:
+    return audit(regions, _read_only_clients(url, calls), graphs, load_deployment(ROOT).residency())
+
+
+def test_audit_finds_replication_out_of_the_eu_a_multi_region_key_and_an_unmanaged_public_bucket(
+    dirty_account: str,
+) -> None:
+    calls: list[str] = []
+    report = _audit(dirty_account, ["eu-west-1", "us-east-1"], [], calls)
+    by_rule = {(f.rule, f.resource) for f in report.findings}
+    assert ("mlplat-residency-no-replication", "s3/bucket mlplat-euw1-rogue") in by_rule or any(
+        f.rule == "mlplat-residency-no-replication" and "mlplat-euw1-rogue" in f.resource for f in report.findings
+    ), report.render("text")
+    assert any(f.rule == "mlplat-audit-multi-region-key" and f.region == "eu-west-1" for f in report.findings)
+    assert ("mlplat-audit-public-bucket", "s3 bucket someone-public") in by_rule
+    assert ("mlplat-audit-unmanaged", "s3 bucket someone-public") in by_rule
+    assert calls and all(c.startswith(READ_ONLY_PREFIXES) for c in calls)
+
+
+def test_audit_cli_exits_1_with_sarif(dirty_account: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    graph = tmp_path / "empty.graph.json"
+    graph.write_text(
+        json.dumps(
+            {"schema": "mlplat.graph/v1", "stack": "x", "region": "eu-west-1", "jurisdiction": "eu", "resources": []}
+        )
+    )
+    args = [
+        "--project",
+        str(ROOT),
+        "audit",
+        "--region",
+        "eu-west-1",
+        "--endpoint-url",
+        dirty_account,
+        "--graph",
+        str(graph),
+        "--format",
+        "sarif",
+    ]
+    assert main(args) == 1
+    sarif = json.loads(capsys.readouterr().out)
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} >= {
+        "mlplat-audit-public-bucket",
+        "mlplat-audit-unmanaged",
+    }
+    assert main(["--project", str(ROOT), "audit", "--region", "mars-north-1", "--graph", str(graph)]) == 2
+
+
+@pytest.mark.slow
+def test_audit_finds_nothing_in_the_account_verify_built(
+    verified_account: tuple[str, VerifyReport], graphs: dict[str, dict[str, Any]]
+) -> None:
+    url, verified = verified_account
+    assert verified.ok
+    regions = sorted({g["region"] for g in graphs.values() if g["kind"] == "regional"})
+    calls: list[str] = []
+    report = _audit(url, regions, list(graphs.values()), calls)
+    assert report.findings == [], report.render("text")
+    assert any(line.startswith("s3 bucket mlplat-models") for lines in report.observed.values() for line in lines)
+    assert calls and all(c.startswith(READ_ONLY_PREFIXES) for c in calls)
