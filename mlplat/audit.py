@@ -138,8 +138,13 @@ def _buckets(clients: Clients, seen: _Observed, home: str) -> None:
             str((r.get("Destination") or {}).get("Bucket", "")).removeprefix("arn:aws:s3:::")
             for r in (replication or {}).get("Rules", [])
         ]
-        seen.add(region, "aws:s3/bucket:Bucket", name, {"bucket": name, "tags": tags},
-                 f"s3 bucket {name}" + (f" replicates to {', '.join(targets)}" if targets else ""))  # fmt: skip
+        seen.add(
+            region,
+            "aws:s3/bucket:Bucket",
+            name,
+            {"bucket": name, "tags": tags},
+            f"s3 bucket {name}" + (f" replicates to {', '.join(targets)}" if targets else ""),
+        )
         if replication:
             rules = [
                 {"destination": {"bucket": (r.get("Destination") or {}).get("Bucket", "")}}
@@ -233,18 +238,32 @@ def _datastores(clients: Clients, seen: _Observed, region: str) -> None:
     for table in _pages(clients, "dynamodb", region, "ListTables", "TableNames"):
         described = (_read(clients, "dynamodb", region, "DescribeTable", TableName=table) or {}).get("Table", {})
         replicas = [{"regionName": r.get("RegionName")} for r in described.get("Replicas", [])]
-        seen.add(region, "aws:dynamodb/table:Table", table, {"name": table, "replicas": replicas},
-                 f"dynamodb {table}" + (f" global table: {', '.join(r['regionName'] for r in replicas)}" if replicas else ""))  # fmt: skip
+        seen.add(
+            region,
+            "aws:dynamodb/table:Table",
+            table,
+            {"name": table, "replicas": replicas},
+            f"dynamodb {table}"
+            + (f" global table: {', '.join(r['regionName'] for r in replicas)}" if replicas else ""),
+        )
     for db in _pages(clients, "rds", region, "DescribeDBInstances", "DBInstances"):
         identifier = db["DBInstanceIdentifier"]
         copies = [r for r in db.get("ReadReplicaDBInstanceIdentifiers", []) if r.startswith("arn:")]
         source = db.get("ReadReplicaSourceDBInstanceIdentifier") or ""
-        seen.add(region, "aws:rds/instance:Instance", identifier, {"identifier": identifier, "tags": _tags(db.get("TagList"))},
-                 f"rds {identifier}" + (f" cross-region replicas: {', '.join(copies)}" if copies else "") + (f" replica of {source}" if source else ""))  # fmt: skip
+        seen.add(
+            region,
+            "aws:rds/instance:Instance",
+            identifier,
+            {"identifier": identifier, "tags": _tags(db.get("TagList"))},
+            f"rds {identifier}"
+            + (f" cross-region replicas: {', '.join(copies)}" if copies else "")
+            + (f" replica of {source}" if source else ""),
+        )
     for backup in _pages(clients, "rds", region, "DescribeDBInstanceAutomatedBackups", "DBInstanceAutomatedBackups"):
         for copy in backup.get("DBInstanceAutomatedBackupsReplications", []):
             seen.lines.setdefault(region, []).append(
-                f"rds backups of {backup.get('DBInstanceIdentifier')} replicate: {copy.get('DBInstanceAutomatedBackupsArn')}"
+                f"rds backups of {backup.get('DBInstanceIdentifier')} replicate: "
+                f"{copy.get('DBInstanceAutomatedBackupsArn')}"
             )
 
 
@@ -259,8 +278,13 @@ def _registry(clients: Clients, seen: _Observed, region: str) -> None:
     rules = (registry.get("replicationConfiguration") or {}).get("rules", [])
     if rules:
         destinations = [{"region": d.get("region")} for r in rules for d in r.get("destinations", [])]
-        seen.add(region, "aws:ecr/replicationConfiguration:ReplicationConfiguration", f"ecr-replication-{region}", {"replicationConfiguration": {"rules": [{"destinations": destinations}]}},
-                 f"ecr registry replicates to {', '.join(str(d['region']) for d in destinations)}")  # fmt: skip
+        seen.add(
+            region,
+            "aws:ecr/replicationConfiguration:ReplicationConfiguration",
+            f"ecr-replication-{region}",
+            {"replicationConfiguration": {"rules": [{"destinations": destinations}]}},
+            f"ecr registry replicates to {', '.join(str(d['region']) for d in destinations)}",
+        )
     for repository in _pages(clients, "ecr", region, "DescribeRepositories", "repositories"):
         seen.add(
             region,
@@ -356,7 +380,8 @@ def _residency(seen: _Observed, residency: ResidencyMap) -> list[Finding]:
                             "mlplat-audit-multi-region-key",
                             region,
                             f"kms key {resource['name']}",
-                            "a multi-region key: its replicas can decrypt its data in other regions; the stacks declare none",
+                            "a multi-region key: its replicas can decrypt its data in other regions; "
+                            "the stacks declare none",
                         )
                     )
     return findings
@@ -382,7 +407,7 @@ IDENTITY: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
 }
 
 
-def _inventory(seen: _Observed, roles: Mapping[str, str], graphs: Sequence[Mapping[str, Any]]) -> list[Finding]:
+def _inventory(seen: _Observed, roles: Mapping[str, str], graphs: Sequence[Mapping[str, Any]]) -> list[Finding]:  # noqa: PLR0912
     """Unmanaged (observed, in no graph) and missing (declared in an audited region, not observed) resources."""
     declared: dict[tuple[str, str], str] = {}
     aliases: set[str] = set()

@@ -446,9 +446,19 @@ def _flow_log(step: Step) -> Outputs:
 # -- EC2: compute ------------------------------------------------------------------------------------------------
 
 LAUNCH_TEMPLATE_DATA = (
-    "blockDeviceMappings", "iamInstanceProfile", "imageId", "instanceType", "metadataOptions", "monitoring",
-    "tagSpecifications", "userData", "vpcSecurityGroupIds", "keyName", "networkInterfaces", "ebsOptimized",
-)  # fmt: skip
+    "blockDeviceMappings",
+    "iamInstanceProfile",
+    "imageId",
+    "instanceType",
+    "metadataOptions",
+    "monitoring",
+    "tagSpecifications",
+    "userData",
+    "vpcSecurityGroupIds",
+    "keyName",
+    "networkInterfaces",
+    "ebsOptimized",
+)
 
 
 def _launch_template_data(step: Step) -> dict[str, Any]:
@@ -907,12 +917,19 @@ _bucket_setting("aws:s3/bucketPolicy:BucketPolicy", "PutBucketPolicy", "GetBucke
 # -- SQS, EventBridge, CloudWatch Logs, Secrets Manager, Glue, AMP ----------------------------------------------
 
 SQS_ATTRIBUTES = {
-    "delaySeconds": "DelaySeconds", "maxMessageSize": "MaximumMessageSize", "messageRetentionSeconds": "MessageRetentionPeriod",
-    "receiveWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds", "visibilityTimeoutSeconds": "VisibilityTimeout",
-    "kmsMasterKeyId": "KmsMasterKeyId", "kmsDataKeyReusePeriodSeconds": "KmsDataKeyReusePeriodSeconds",
-    "sqsManagedSseEnabled": "SqsManagedSseEnabled", "fifoQueue": "FifoQueue", "policy": "Policy",
-    "redrivePolicy": "RedrivePolicy", "contentBasedDeduplication": "ContentBasedDeduplication",
-}  # fmt: skip
+    "delaySeconds": "DelaySeconds",
+    "maxMessageSize": "MaximumMessageSize",
+    "messageRetentionSeconds": "MessageRetentionPeriod",
+    "receiveWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
+    "visibilityTimeoutSeconds": "VisibilityTimeout",
+    "kmsMasterKeyId": "KmsMasterKeyId",
+    "kmsDataKeyReusePeriodSeconds": "KmsDataKeyReusePeriodSeconds",
+    "sqsManagedSseEnabled": "SqsManagedSseEnabled",
+    "fifoQueue": "FifoQueue",
+    "policy": "Policy",
+    "redrivePolicy": "RedrivePolicy",
+    "contentBasedDeduplication": "ContentBasedDeduplication",
+}
 
 
 def _read_queue(step: Step, out: Outputs) -> None:
@@ -1218,10 +1235,14 @@ def _cache_subnet_group(step: Step) -> Outputs:
 
 
 REPLICATION_GROUP_RENAMES = {
-    "description": "ReplicationGroupDescription", "nodeType": "CacheNodeType", "subnetGroupName": "CacheSubnetGroupName",
-    "maintenanceWindow": "PreferredMaintenanceWindow", "parameterGroupName": "CacheParameterGroupName",
-    "numNodeGroups": "NumNodeGroups", "replicasPerNodeGroup": "ReplicasPerNodeGroup",
-}  # fmt: skip
+    "description": "ReplicationGroupDescription",
+    "nodeType": "CacheNodeType",
+    "subnetGroupName": "CacheSubnetGroupName",
+    "maintenanceWindow": "PreferredMaintenanceWindow",
+    "parameterGroupName": "CacheParameterGroupName",
+    "numNodeGroups": "NumNodeGroups",
+    "replicasPerNodeGroup": "ReplicasPerNodeGroup",
+}
 
 
 def _log_delivery(entries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -1351,12 +1372,19 @@ def _parameter_group(step: Step) -> Outputs:
 
 
 DB_INSTANCE_RENAMES = {
-    "identifier": "DBInstanceIdentifier", "instanceClass": "DBInstanceClass", "username": "MasterUsername",
-    "password": "MasterUserPassword", "parameterGroupName": "DBParameterGroupName", "backupWindow": "PreferredBackupWindow",
-    "maintenanceWindow": "PreferredMaintenanceWindow", "enabledCloudwatchLogsExports": "EnableCloudwatchLogsExports",
-    "iamDatabaseAuthenticationEnabled": "EnableIAMDatabaseAuthentication", "performanceInsightsEnabled": "EnablePerformanceInsights",
-    "multiAz": "MultiAZ", "dbName": "DBName",
-}  # fmt: skip
+    "identifier": "DBInstanceIdentifier",
+    "instanceClass": "DBInstanceClass",
+    "username": "MasterUsername",
+    "password": "MasterUserPassword",
+    "parameterGroupName": "DBParameterGroupName",
+    "backupWindow": "PreferredBackupWindow",
+    "maintenanceWindow": "PreferredMaintenanceWindow",
+    "enabledCloudwatchLogsExports": "EnableCloudwatchLogsExports",
+    "iamDatabaseAuthenticationEnabled": "EnableIAMDatabaseAuthentication",
+    "performanceInsightsEnabled": "EnablePerformanceInsights",
+    "multiAz": "MultiAZ",
+    "dbName": "DBName",
+}
 
 
 def _read_db_instance(step: Step, out: Outputs) -> None:

@@ -21,7 +21,7 @@ def key_of(resource: Mapping[str, Any]) -> str:
 def mock_outputs(stack: str, resource: Mapping[str, Any]) -> dict[str, str]:
     """The identity outputs the synth mocks gave `resource` (what other resources' inputs hold as references)."""
     recorder = GraphRecorder(stack)
-    state = recorder._state(  # noqa: SLF001 - the one definition of the mocks' answers
+    state = recorder._state(
         str(resource["type"]), str(resource["name"]), dict(resource.get("inputs") or {}), resource.get("region")
     )
     outputs = {"id": str(resource.get("id") or f"{resource['name']}-id")}

@@ -19,12 +19,16 @@ from mlplat.verify.step import Refused, Step
 VERIFY_SCHEMA = "mlplat.verify/v1"
 # Ties and cycles: keys and identities before what uses them.
 TYPE_RANK = {
-    "aws:kms/key:Key": 0, "aws:iam/role:Role": 1, "aws:ec2/vpc:Vpc": 2, "aws:s3/bucket:Bucket": 3,
-    "aws:ec2/subnet:Subnet": 4, "aws:ec2/securityGroup:SecurityGroup": 5,
+    "aws:kms/key:Key": 0,
+    "aws:iam/role:Role": 1,
+    "aws:ec2/vpc:Vpc": 2,
+    "aws:s3/bucket:Bucket": 3,
+    "aws:ec2/subnet:Subnet": 4,
+    "aws:ec2/securityGroup:SecurityGroup": 5,
     # A bucket's policy as soon as it can be: the graph holds no Output-level dependency, and a logging target's
     # policy must exist before another bucket logs to it (components/secure_bucket.py makes `name` wait for it).
     "aws:s3/bucketPolicy:BucketPolicy": 6,
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -137,7 +141,8 @@ class VerifyReport:
 
 def coverage_line(stack: StackResult) -> str:
     return (
-        f"verify {stack.stack}: {stack.aws_resources} AWS resources, {stack.created} created, {stack.verified} verified, "
+        f"verify {stack.stack}: {stack.aws_resources} AWS resources, {stack.created} created, "
+        f"{stack.verified} verified, "
         f"{stack.count('not-emulated')} not emulated; coverage {stack.coverage:.0%}"
         f" (+{stack.kubernetes} Kubernetes/Helm not emulated)"
     )

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.parsers import ResponseParserError
-from botocore import xform_name
 
 from mlplat.verify.emulator import Clients
 from mlplat.verify.shapes import to_params
@@ -139,7 +139,7 @@ def _document(value: Any) -> Any:
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {} or value is False
+    return value is None or value is False or value in ("", [], {})
 
 
 def _same_scalar(declared: Any, observed: Any) -> bool:
@@ -155,7 +155,7 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def differences(declared: Any, observed: Any, path: str = "") -> list[str]:
+def differences(declared: Any, observed: Any, path: str = "") -> list[str]:  # noqa: PLR0911, PLR0912 - one case per shape
     """What of `declared` `observed` lacks or contradicts: maps by key (case-insensitive), lists as sets (each
     declared element matched by some observed one), JSON documents parsed, scalars by value."""
     declared, observed = _document(declared), _document(observed)
