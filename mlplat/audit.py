@@ -235,7 +235,8 @@ def _datastores(clients: Clients, seen: _Observed, region: str) -> None:
             f" in global datastore {info['GlobalReplicationGroupId']}" if info.get("GlobalReplicationGroupId") else ""
         )
         seen.add(region, "aws:elasticache/replicationGroup:ReplicationGroup", group["ReplicationGroupId"], inputs, line)
-    for table in _pages(clients, "dynamodb", region, "ListTables", "TableNames"):
+    for listed in _pages(clients, "dynamodb", region, "ListTables", "TableNames"):
+        table = str(listed)  # ListTables answers names, not structures
         described = (_read(clients, "dynamodb", region, "DescribeTable", TableName=table) or {}).get("Table", {})
         replicas = [{"regionName": r.get("RegionName")} for r in described.get("Replicas", [])]
         seen.add(
