@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlplat.verify.catalogue import check_engine_version
+from mlplat.verify.policy_documents import check_resource_policy
 from mlplat.verify.step import Refused, Step
 
 Outputs = dict[str, Any]
@@ -496,9 +497,22 @@ def _launch_template(step: Step) -> Outputs:
 
 
 def _instance_types(step: Step, types: list[str]) -> None:
-    """EC2's own catalogue decides whether an instance type exists (DescribeInstanceTypes refuses an unknown one)."""
-    if types:
-        step.call("ec2", "DescribeInstanceTypes", InstanceTypes=sorted(set(types)))
+    """EC2's own catalogue decides whether an instance type exists (DescribeInstanceTypes refuses an unknown one);
+    a type the region does not offer (DescribeInstanceTypeOfferings) is accepted by the API but never launches,
+    so it is a warning."""
+    if not types:
+        return
+    wanted = sorted(set(types))
+    step.call("ec2", "DescribeInstanceTypes", InstanceTypes=wanted)
+    offerings = step.call(
+        "ec2",
+        "DescribeInstanceTypeOfferings",
+        LocationType="region",
+        Filters=[{"Name": "instance-type", "Values": wanted}],
+    )["InstanceTypeOfferings"]
+    missing = sorted(set(wanted) - {o["InstanceType"] for o in offerings})
+    if missing:
+        step.warnings.append(f"{step.region} offers no {', '.join(missing)} (ec2:DescribeInstanceTypeOfferings)")
 
 
 def _read_asg(step: Step, out: Outputs) -> None:
@@ -704,6 +718,8 @@ def _key(step: Step) -> Outputs:
         ["description", "policy", "multiRegion", "keyUsage", "customerMasterKeySpec", "customMasterKeySpec"],
         renames={"customerMasterKeySpec": "KeySpec", "customMasterKeySpec": "KeySpec"},
     )
+    if "Policy" in params:
+        check_resource_policy("kms:CreateKey", "MalformedPolicyDocumentException", str(params["Policy"]))
     key = step.call("kms", "CreateKey", Tags=tag_list(step, "TagKey", "TagValue"), **params)["KeyMetadata"]
     if step.get("enableKeyRotation"):
         rotation = (
@@ -823,29 +839,9 @@ def _replication(step: Step) -> Any:
 
 
 def _policy_input(step: Step) -> Any:
-    """The bucket policy, refused as S3 refuses it (moto stores any text): IAM grammar (moto's own validator),
-    a principal in every statement, every resource inside this bucket."""
-    from moto.iam.exceptions import MalformedPolicyDocument
-    from moto.iam.policy_validation import BaseIAMPolicyValidator
-
-    document, bucket = str(step.get("policy")), _bucket_name(step)
-    try:
-        BaseIAMPolicyValidator(document).validate()
-    except MalformedPolicyDocument as error:
-        raise Refused("s3:PutBucketPolicy", f"MalformedPolicy: {error.message}") from None
-    for statement in _as_statements(json.loads(document)):
-        if "Principal" not in statement and "NotPrincipal" not in statement:
-            raise Refused("s3:PutBucketPolicy", "MalformedPolicy: Missing required field Principal")
-        resources = statement.get("Resource", [])
-        for resource in [resources] if isinstance(resources, str) else resources:
-            if resource != f"arn:aws:s3:::{bucket}" and not str(resource).startswith(f"arn:aws:s3:::{bucket}/"):
-                raise Refused("s3:PutBucketPolicy", f"MalformedPolicy: Policy has invalid resource {resource}")
+    document = str(step.get("policy"))
+    check_resource_policy("s3:PutBucketPolicy", "MalformedPolicy", document, bucket=_bucket_name(step))
     return document
-
-
-def _as_statements(policy: Any) -> list[dict[str, Any]]:
-    statements = policy.get("Statement", []) if isinstance(policy, dict) else []
-    return [statements] if isinstance(statements, dict) else list(statements)
 
 
 _bucket_setting(
@@ -972,6 +968,7 @@ def _read_queue_policy(step: Step, out: Outputs) -> None:
 @emulation("aws:sqs/queuePolicy:QueuePolicy", _read_queue_policy)
 def _queue_policy(step: Step) -> Outputs:
     url = step.get("queueUrl")
+    check_resource_policy("sqs:SetQueueAttributes", "InvalidAttributeValue", str(step.inputs.get("policy")))
     step.call("sqs", "SetQueueAttributes", QueueUrl=url, Attributes={"Policy": step.get("policy")})
     return {"id": url, "url": url}
 
@@ -1169,6 +1166,10 @@ def _read_repository_document(get: str, member: str) -> Read:
 def _repository_document(put: str, member: str) -> Create:
     def create(step: Step) -> Outputs:
         name = step.get("repository")
+        if put == "SetRepositoryPolicy":
+            check_resource_policy(
+                "ecr:SetRepositoryPolicy", "InvalidParameterException", str(step.inputs.get("policy"))
+            )
         step.call("ecr", put, repositoryName=name, **{member: step.get("policy")})
         return {"id": name, "name": name}
 

@@ -39,6 +39,7 @@ class ResourceResult:
     operation: str = ""
     error: str = ""
     differences: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.type, "name": self.name, "status": self.status}
@@ -48,6 +49,8 @@ class ResourceResult:
             data["error"] = self.error
         if self.differences:
             data["differences"] = self.differences
+        if self.warnings:
+            data["warnings"] = self.warnings
         return data
 
 
@@ -122,6 +125,7 @@ class VerifyReport:
             for (type_token, reason), count in sorted(missing.items()):
                 lines.append(f"   not emulated: {count} {type_token} ({reason})")
             for result in stack.results:
+                lines.extend(f"   warning {result.type} {result.name}: {w}" for w in result.warnings)
                 if result.status == "refused":
                     lines.append(f"   REFUSED {result.type} {result.name}: {result.operation}: {result.error}")
                 elif result.status == "differs":
@@ -231,4 +235,4 @@ def _replay_one(
         return ResourceResult(
             type_token, name, "differs", step.calls[-1] if step.calls else "", differences=step.differences
         )
-    return ResourceResult(type_token, name, "verified")
+    return ResourceResult(type_token, name, "verified", warnings=step.warnings)

@@ -34,6 +34,7 @@ class Step:
     unmatched: list[str] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # accepted by the API, yet unlikely to work as meant
 
     @property
     def name(self) -> str:
