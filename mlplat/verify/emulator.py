@@ -27,13 +27,17 @@ def free_port() -> int:
 
 @contextmanager
 def moto_endpoint() -> Iterator[str]:
-    """A `ThreadedMotoServer` on 127.0.0.1 for the duration of the block; yields its URL."""
+    """A `ThreadedMotoServer` on 127.0.0.1 holding a fresh, empty account for the duration of the block; yields
+    its URL. moto keeps its state per process, so entering this again empties the account of an earlier one."""
+    from moto.moto_api._internal.models import moto_api_backend
     from moto.server import ThreadedMotoServer
 
     from mlplat.verify.moto_fixes import apply_moto_fixes
 
+    previous = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # attachments of AWS managed policies must resolve
     apply_moto_fixes()
+    moto_api_backend.reset()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per call otherwise
     port = free_port()
@@ -43,6 +47,10 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+        if previous is None:
+            os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
+        else:
+            os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = previous
 
 
 class Clients:
@@ -55,7 +63,9 @@ class Clients:
         self._endpoint = endpoint_url
         testing = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         self.session = boto3.Session(**(testing if endpoint_url else {}))
-        self.config = Config(parameter_validation=True, retries={"max_attempts": 1, "mode": "standard"})
+        # An emulator answers at once or not at all; the real APIs throttle, so an audit retries as boto3 does.
+        attempts = 1 if endpoint_url else 5
+        self.config = Config(parameter_validation=True, retries={"max_attempts": attempts, "mode": "standard"})
         self._clients: dict[tuple[str, str], BaseClient] = {}
 
     def client(self, service: str, region: str) -> Any:

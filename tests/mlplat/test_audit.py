@@ -13,23 +13,10 @@ import pytest
 from components.config import load_deployment
 from mlplat.audit import READ_ONLY_PREFIXES, AuditReport, audit
 from mlplat.cli import main
-from mlplat.verify import VerifyReport
 from mlplat.verify.emulator import Clients, moto_endpoint
+from tests.mlplat.conftest import VerifiedAccount, read_only_clients
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _read_only_clients(url: str, seen: list[str]) -> Clients:
-    """Clients whose every call passes a botocore `before-call` hook that fails on any non-read operation."""
-    clients = Clients(url)
-
-    def guard(model: Any, **_: Any) -> None:
-        seen.append(model.name)
-        if not model.name.startswith(READ_ONLY_PREFIXES):
-            pytest.fail(f"audit made a mutating call: {model.service_model.service_name}:{model.name}")
-
-    clients.session.events.register("before-call", guard)
-    return clients
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +51,7 @@ def dirty_account() -> Iterator[str]:
 
 
 def _audit(url: str, regions: list[str], graphs: list[dict[str, Any]], calls: list[str]) -> AuditReport:
-    return audit(regions, _read_only_clients(url, calls), graphs, load_deployment(ROOT).residency())
+    return audit(regions, read_only_clients(url, calls), graphs, load_deployment(ROOT).residency())
 
 
 def test_audit_finds_replication_out_of_the_eu_a_multi_region_key_and_an_unmanaged_public_bucket(
@@ -112,14 +99,10 @@ def test_audit_cli_exits_1_with_sarif(dirty_account: str, tmp_path: Path, capsys
 
 
 @pytest.mark.slow
-def test_audit_finds_nothing_in_the_account_verify_built(
-    verified_account: tuple[str, VerifyReport], graphs: dict[str, dict[str, Any]]
-) -> None:
-    url, verified = verified_account
-    assert verified.ok
-    regions = sorted({g["region"] for g in graphs.values() if g["kind"] == "regional"})
-    calls: list[str] = []
-    report = _audit(url, regions, list(graphs.values()), calls)
+def test_audit_finds_nothing_in_the_account_verify_built(verified_account: VerifiedAccount) -> None:
+    assert verified_account.verify.ok
+    report = verified_account.audit
     assert report.findings == [], report.render("text")
     assert any(line.startswith("s3 bucket mlplat-models") for lines in report.observed.values() for line in lines)
+    calls = verified_account.audit_calls
     assert calls and all(c.startswith(READ_ONLY_PREFIXES) for c in calls)

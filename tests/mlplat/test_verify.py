@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 
 from mlplat.cli import main
-from mlplat.verify import VerifyReport
 from mlplat.verify.not_emulated import MISSING_OPERATIONS, moto_implements
 from mlplat.verify.references import ReferenceTable, key_of, mock_outputs
 from mlplat.verify.step import differences
+from tests.mlplat.conftest import VerifiedAccount
 
 
 @pytest.mark.slow
-def test_every_stack_replays_and_reads_back_as_declared(verified_account: tuple[str, VerifyReport]) -> None:
-    _, report = verified_account
+def test_every_stack_replays_and_reads_back_as_declared(verified_account: VerifiedAccount) -> None:
+    report = verified_account.verify
     assert report.ok, report.render("text")
     for stack in report.stacks:
         assert stack.failures == []
