@@ -189,7 +189,8 @@ def _keys(clients: Clients, seen: _Observed, region: str) -> None:
             for a in (_read(clients, "kms", region, "ListAliases", KeyId=key["KeyId"]) or {}).get("Aliases", [])
         ]
         config = key.get("MultiRegionConfiguration") or {}
-        name = aliases[0] if aliases else key["KeyId"]
+        # Named by key id, as ARNs in IAM policies name it (`key/<id>`); the alias is what a reader recognises.
+        name, label = key["KeyId"], aliases[0] if aliases else key["KeyId"]
         if config.get("MultiRegionKeyType") == "REPLICA":
             primary = (config.get("PrimaryKey") or {}).get("Arn", "")
             seen.add(
@@ -197,12 +198,12 @@ def _keys(clients: Clients, seen: _Observed, region: str) -> None:
                 "aws:kms/replicaKey:ReplicaKey",
                 name,
                 {"primaryKeyArn": primary, "tags": tags},
-                f"kms replica key {name} of {primary}",
+                f"kms replica key {label} of {primary}",
             )
         else:
             multi = bool(key.get("MultiRegion"))
             replicas = [r.get("Region") for r in config.get("ReplicaKeys", [])]
-            line = f"kms key {name}" + (
+            line = f"kms key {label}" + (
                 f" MULTI-REGION (replicas: {', '.join(replicas) or 'none yet'})" if multi else ""
             )
             seen.add(region, "aws:kms/key:Key", name, {"multiRegion": multi, "tags": tags, "aliases": aliases}, line)

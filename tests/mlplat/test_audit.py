@@ -19,9 +19,10 @@ from tests.mlplat.conftest import VerifiedAccount, read_only_clients
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dirty_account() -> Iterator[str]:
-    """An EU bucket replicating to us-east-1, a multi-region key in the EU, an unmanaged public bucket."""
+    """An EU bucket replicating to us-east-1, a multi-region key in the EU, an unmanaged public bucket. One per
+    test: moto keeps its state per process, so no two emulators overlap."""
     with moto_endpoint() as url:
         setup = Clients(url)
         s3_eu, s3_us = setup.client("s3", "eu-west-1"), setup.client("s3", "us-east-1")
@@ -42,6 +43,25 @@ def dirty_account() -> Iterator[str]:
             },
         )  # fmt: skip
         setup.client("kms", "eu-west-1").create_key(Description="console-made", MultiRegion=True)
+        iam = setup.client("iam", "us-east-1")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        iam.create_role(
+            RoleName="us-analytics",
+            AssumeRolePolicyDocument=json.dumps(trust),
+            Tags=[{"Key": "jurisdiction", "Value": "us"}],
+        )
+        grant = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::mlplat-euw1-rogue/*"}
+            ],
+        }
+        iam.put_role_policy(RoleName="us-analytics", PolicyName="read-eu-features", PolicyDocument=json.dumps(grant))
         s3_eu.create_bucket(Bucket="someone-public", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         s3_eu.put_bucket_policy(
             Bucket="someone-public",
@@ -64,6 +84,8 @@ def test_audit_finds_replication_out_of_the_eu_a_multi_region_key_and_an_unmanag
         f.rule == "mlplat-residency-no-replication" and "mlplat-euw1-rogue" in f.resource for f in report.findings
     ), report.render("text")
     assert any(f.rule == "mlplat-audit-multi-region-key" and f.region == "eu-west-1" for f in report.findings)
+    assert any(f.rule == "mlplat-residency-no-foreign-grant" and "us-analytics" in f.resource for f in report.findings)
+    assert ("mlplat-audit-unmanaged", "iam role us-analytics") in by_rule
     assert ("mlplat-audit-public-bucket", "s3 bucket someone-public") in by_rule
     assert ("mlplat-audit-unmanaged", "s3 bucket someone-public") in by_rule
     assert calls and all(c.startswith(READ_ONLY_PREFIXES) for c in calls)
