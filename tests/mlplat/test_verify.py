@@ -82,7 +82,7 @@ def _verify_cli(tmp_path: Path, graph: dict[str, Any], capsys: pytest.CaptureFix
 INVALID: dict[str, tuple[str, str, dict[str, Any], str]] = {
     "subnet-cidr-outside-vpc": ("aws:ec2/subnet:Subnet", "euw1-private-a", {"cidrBlock": "192.168.0.0/24"}, "ec2:CreateSubnet: InvalidSubnet.Range"),
     "malformed-iam-policy": ("aws:iam/rolePolicy:RolePolicy", "euw1-eks-cluster-encryption", {"policy": '{"Statement": [{"Effect": "Allow"}]}'}, "iam:PutRolePolicy: MalformedPolicyDocument"),
-    "malformed-bucket-policy": ("aws:s3/bucketPolicy:BucketPolicy", "euw1-access-logs-policy", {"policy": '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::someone-else/*"}]}'}, "s3:PutBucketPolicy: MalformedPolicy: Policy has invalid resource"),
+    "malformed-bucket-policy": ("aws:s3/bucketPolicy:BucketPolicy", "euw1-access-logs-policy", {"policy": '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::someone-else/*"}]}'}, "s3:PutBucketPolicy: MalformedPolicy: Policy has invalid resource"),
     "unknown-instance-type": ("aws:eks/nodeGroup:NodeGroup", "euw1-eks-system", {"instanceTypes": ["m6i.large", "m99x.huge"]}, "ec2:DescribeInstanceTypes: InvalidInstanceType"),
     "unknown-engine-version": ("aws:rds/instance:Instance", "use1-db", {"engineVersion": "16.99"}, "rds:CreateDBInstance: InvalidParameterCombination: Cannot find version 16.99"),
     "reference-to-nothing": ("aws:ec2/subnet:Subnet", "euw1-private-a", {"vpcId": "euw1-ghost-vpc-id"}, "reference: euw1-ghost-vpc-id: no resource in the graphs creates it"),
