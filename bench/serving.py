@@ -169,7 +169,8 @@ def measure(wrk: str | None, port: int, path: str, *, connections: int, duration
 
 
 def register_model(tracking_uri: str, artifacts: Path) -> str:
-    """HistGradientBoosting on 8 numeric features (REFERENCE.md's baseline model), registered as champion."""
+    """HistGradientBoosting on 8 numeric features (the model docs/serving.md measures both servers with), registered
+    as champion."""
     import mlflow
     import numpy as np
     import pandas as pd

@@ -76,3 +76,18 @@ def expander_priorities(groups: Sequence[tuple[str, int]]) -> str:
         lines.append(f"{priority}:")
         lines.extend(f"  - '{pattern}'" for pattern in sorted(by_priority[priority]))
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuMinimums:
+    """What every GPU pool must meet: checked on the config (`components/config`) and, over the graph, by the
+    capacity policy rules (`policies/rules/capacity.py`), which read these same values."""
+
+    on_demand_base_min: int = 1  # an inference pool's on-demand floor: spot can all vanish at once
+    on_demand_percentage_min: int = 20  # an inference pool's on-demand share above its base ...
+    on_demand_percentage_max: int = 50  # ... bounded, or spot saves too little to be worth the risk
+    min_instance_types: int = 3  # a spot pool draws on several capacity pools ...
+    min_families: int = 2  # ... from more than one GPU family
+
+
+GPU_MINIMUMS = GpuMinimums()

@@ -1,88 +1,122 @@
-"""The `MLPLAT_*` environment of the serving and drift containers (DESIGN.md section 7), built in one place so the
-Kubernetes workloads and the local platform (`mlplat dev`) set exactly the same variables. No pulumi import."""
+"""The `MLPLAT_*` environment of the serving and drift containers (DESIGN.md section 7), rendered from the
+containers' own settings classes (`runtime/serving/settings.py` `ServeSettings`, `runtime/drift/settings.py`
+`JobSettings`): variable names, defaults and types come from there, so the Kubernetes workloads and the local
+platform (`mlplat dev`) can set only variables the containers read, with the containers' defaults unless a caller
+overrides one on purpose. No pulumi import.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from functools import cache
+from pathlib import PurePath
+from typing import Any
+
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from runtime.drift.settings import JobSettings
+from runtime.serving.settings import ServeSettings
+
+# Rendered even when not overridden (the container's default, written out so a reader of the Deployment sees it).
+SERVING_RENDERED = (
+    "model_name",
+    "tracking_uri",
+    "region",
+    "champion_alias",
+    "canary_weight",
+    "shadow",
+    "max_batch_size",
+    "max_batch_delay_ms",
+    "alias_poll_seconds",
+    "prediction_log_sample",
+    "prediction_log_flush_seconds",
+)
+DRIFT_RENDERED = (
+    "model_name",
+    "tracking_uri",
+    "prediction_log_uri",
+    "champion_alias",
+    "drift_action",
+    "drift_window_minutes",
+    "drift_metrics",
+)
 
 
-@dataclass(frozen=True, kw_only=True)
+@cache
+def _isolated(settings_class: type[BaseSettings]) -> type[BaseSettings]:
+    """The settings class validating only what it is given: the renderer's own environment must not leak in."""
+
+    class Isolated(settings_class):  # type: ignore[valid-type, misc]
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings,)
+
+    return Isolated
+
+
+def variable(settings_class: type[BaseSettings], field: str) -> str:
+    """The environment variable a settings field is read from (`max_batch_delay_ms` -> `MLPLAT_MAX_BATCH_DELAY_MS`)."""
+    return f"{settings_class.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def render_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, PurePath):
+        return str(value)
+    return str(value)
+
+
+def render(settings_class: type[BaseSettings], rendered: Sequence[str], overrides: Mapping[str, Any]) -> dict[str, str]:
+    """`MLPLAT_*` variables for `overrides` plus the `rendered` fields at the class's defaults.
+
+    Every name must be a field of the class, and the values must pass the class's own validation (a deployment
+    that the container would refuse to start with fails here, at synth). `None` leaves a variable unset.
+    """
+    fields = settings_class.model_fields
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ValueError(f"{settings_class.__name__} has no field(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name in rendered:
+        field = fields[name]
+        if name in overrides:
+            continue
+        if field.is_required() or field.default_factory is not None:
+            raise ValueError(f"{settings_class.__name__}.{name} has no fixed default; pass it")
+        values[name] = field.default
+    values |= {name: value for name, value in overrides.items() if value is not None}
+    settings = _isolated(settings_class)(**values)
+    return {variable(settings_class, name): render_value(getattr(settings, name)) for name in sorted(values)}
+
+
 class ServingEnvironment:
-    model_name: str
-    tracking_uri: str
-    region: str
-    redis_url: str | None
-    prediction_log_uri: str | None
-    residency_file: str
-    champion_alias: str = "champion"
-    challenger_alias: str | None = "challenger"
-    canary_weight: float = 0.0
-    shadow: bool = False
-    max_batch_size: int = 64
-    max_batch_delay_ms: float = 0
-    alias_poll_seconds: float = 30
-    prediction_log_sample: float = 0.1
-    prediction_log_flush_seconds: float = 30
-    redis_token_file: str | None = None
-    model_cache_dir: str | None = None
+    """The serving container's environment: `ServeSettings` fields as keyword arguments."""
+
+    def __init__(self, **overrides: Any) -> None:
+        self.overrides = overrides
 
     def as_env(self) -> dict[str, str]:
-        env = {
-            "MLPLAT_MODEL_NAME": self.model_name,
-            "MLPLAT_TRACKING_URI": self.tracking_uri,
-            "MLPLAT_REGION": self.region,
-            "MLPLAT_CHAMPION_ALIAS": self.champion_alias,
-            "MLPLAT_CANARY_WEIGHT": f"{self.canary_weight:g}",
-            "MLPLAT_SHADOW": "true" if self.shadow else "false",
-            "MLPLAT_MAX_BATCH_SIZE": str(self.max_batch_size),
-            "MLPLAT_MAX_BATCH_DELAY_MS": f"{self.max_batch_delay_ms:g}",
-            "MLPLAT_ALIAS_POLL_SECONDS": f"{self.alias_poll_seconds:g}",
-            "MLPLAT_PREDICTION_LOG_SAMPLE": f"{self.prediction_log_sample:g}",
-            "MLPLAT_PREDICTION_LOG_FLUSH_SECONDS": f"{self.prediction_log_flush_seconds:g}",
-            "MLPLAT_RESIDENCY_FILE": self.residency_file,
-        }
-        optional = {
-            "MLPLAT_CHALLENGER_ALIAS": self.challenger_alias,
-            "MLPLAT_REDIS_URL": self.redis_url,
-            "MLPLAT_PREDICTION_LOG_URI": self.prediction_log_uri,
-            "MLPLAT_REDIS_TOKEN_FILE": self.redis_token_file,
-            "MLPLAT_MODEL_CACHE_DIR": self.model_cache_dir,
-        }
-        env.update({key: value for key, value in optional.items() if value is not None})
-        return env
+        return render(ServeSettings, SERVING_RENDERED, self.overrides)
 
 
-@dataclass(frozen=True, kw_only=True)
 class DriftEnvironment:
-    model_name: str
-    tracking_uri: str
-    prediction_log_uri: str
-    categorical: tuple[str, ...] = ()
-    action: str = "rollback"  # none | rollback | retrain
-    window_minutes: int = 60
-    report_uri: str | None = None
-    metrics: str = "pushgateway"  # none | pushgateway | serve | textfile
-    pushgateway_url: str | None = None
-    metrics_textfile: str | None = None
-    webhook_url: str | None = None
-    champion_alias: str = "champion"
+    """The drift job's environment: `JobSettings` fields as keyword arguments."""
+
+    def __init__(self, **overrides: Any) -> None:
+        self.overrides = overrides
 
     def as_env(self) -> dict[str, str]:
-        env = {
-            "MLPLAT_MODEL_NAME": self.model_name,
-            "MLPLAT_TRACKING_URI": self.tracking_uri,
-            "MLPLAT_PREDICTION_LOG_URI": self.prediction_log_uri,
-            "MLPLAT_CHAMPION_ALIAS": self.champion_alias,
-            "MLPLAT_DRIFT_ACTION": self.action,
-            "MLPLAT_DRIFT_WINDOW_MINUTES": str(self.window_minutes),
-            "MLPLAT_DRIFT_METRICS": self.metrics,
-        }
-        optional = {
-            "MLPLAT_DRIFT_CATEGORICAL": ",".join(self.categorical) or None,
-            "MLPLAT_DRIFT_REPORT_URI": self.report_uri,
-            "MLPLAT_DRIFT_PUSHGATEWAY_URL": self.pushgateway_url,
-            "MLPLAT_DRIFT_METRICS_TEXTFILE": self.metrics_textfile,
-            "MLPLAT_DRIFT_WEBHOOK_URL": self.webhook_url,
-        }
-        env.update({key: value for key, value in optional.items() if value is not None})
-        return env
+        return render(JobSettings, DRIFT_RENDERED, self.overrides)

@@ -429,11 +429,11 @@ class Workloads(pulumi.ComponentResource):
             model_name=settings.model_name,
             tracking_uri=args.tracking_uri,
             prediction_log_uri=self.prediction_log_uri,
-            categorical=tuple(settings.drift_categorical),
-            action=settings.drift_action,
-            window_minutes=settings.drift_window_minutes,
-            metrics="pushgateway",
-            pushgateway_url=args.pushgateway_url,
+            drift_categorical=",".join(settings.drift_categorical) or None,
+            drift_action=settings.drift_action,
+            drift_window_minutes=settings.drift_window_minutes,
+            drift_metrics="pushgateway",
+            drift_pushgateway_url=args.pushgateway_url,
         ).as_env()
         env |= {"AWS_REGION": args.region, "AWS_DEFAULT_REGION": args.region}
         container = {

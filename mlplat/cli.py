@@ -12,14 +12,14 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from components.config import ConfigError, Deployment, load_deployment
 from mlplat.cost import PriceTable, SpotDiscounts, StackCost, Usage, as_infracost_json, estimate_stack, render_text
-from mlplat.policy import PolicyReport, run_policies
+from mlplat.graph import Graph, GraphError, load_graph
+from mlplat.policy import PolicyReport
 from mlplat.residency import render as render_residency
 from mlplat.residency import residency_report
-from mlplat.synth import SynthError, load_graph, synthesize
+from mlplat.synth import SynthError, synthesize
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
 DEFAULT_GRAPH_DIR = Path("build/graphs")
@@ -78,7 +78,7 @@ def cmd_stacks(args: argparse.Namespace, root: Path) -> int:
     return EXIT_OK
 
 
-def _synth(root: Path, stacks: list[str], out: Path) -> list[dict[str, Any]]:
+def _synth(root: Path, stacks: list[str], out: Path) -> list[Graph]:
     results = synthesize(root, stacks, out)
     return [load_graph(r.path) for r in results]
 
@@ -95,7 +95,7 @@ def cmd_synth(args: argparse.Namespace, root: Path) -> int:
     return EXIT_OK
 
 
-def _graphs_for(args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
+def _graphs_for(args: argparse.Namespace, root: Path) -> list[Graph]:
     if args.graph:
         if args.stacks or args.all:
             raise UsageError("give --graph files or stacks, not both")
@@ -126,7 +126,7 @@ def cmd_policy(args: argparse.Namespace, root: Path) -> int:
     return EXIT_FINDING if report.mandatory else EXIT_OK
 
 
-def stack_costs(root: Path, graphs: list[dict[str, Any]]) -> tuple[list[StackCost], PriceTable]:
+def stack_costs(root: Path, graphs: list[Graph]) -> tuple[list[StackCost], PriceTable]:
     deployment = load_deployment(root)
     prices = PriceTable.load()
     spot = SpotDiscounts(deployment.platform.cost.spot_discount, deployment.platform.cost.default_spot_discount)
@@ -192,7 +192,15 @@ def cmd_audit(args: argparse.Namespace, root: Path) -> int:
 def cmd_dev(args: argparse.Namespace, root: Path) -> int:
     from rich.console import Console
 
-    from mlplat.dev.demo import DemoSize, materialize, run_demo, start_platform, summary, train_and_register
+    from mlplat.dev.demo import (
+        DemoSize,
+        demo_session,
+        materialize,
+        running_services,
+        start_platform,
+        summary,
+        train_and_register,
+    )
     from mlplat.dev.platform import default_platform
     from mlplat.processes import ProcessError
 
@@ -208,6 +216,12 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
         print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
         return EXIT_OK
     size = DemoSize()
+    if args.action == "up" and running_services(platform):
+        running = ", ".join(running_services(platform))
+        print(
+            f"mlplat dev: the local platform is already running ({running}); `mlplat dev down` first", file=sys.stderr
+        )
+        return EXIT_USAGE
     try:
         with console.status("starting") as status:
 
@@ -216,54 +230,80 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
                 status.update(message)
 
             if args.action == "up":
-                start_platform(platform, step)
-                train_and_register(platform, size, step)
-                materialize(platform, size, shifted=False, seed=100)
-                platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180)
+                try:
+                    start_platform(platform, step)
+                    train_and_register(platform, size, step)
+                    materialize(platform, size, shifted=False, seed=100)
+                    platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180)
+                except BaseException:
+                    platform.down()  # nothing was running before `up`: everything running now is its own
+                    raise
                 print(
                     f"up: serving on {platform.serve_url}, MLflow on {platform.mlflow_url}; `mlplat dev down` stops it"
                 )
                 return EXIT_OK
-            result = run_demo(platform, size, step)
+            result, stopped = demo_session(platform, size, step)
+        if stopped:
+            console.log(f"stopped {', '.join(stopped)} (started for the demo)")
         print(summary(result))
         ok = result.champion_after_rollback != result.champion_before_rollback and result.serve_pid_unchanged
         return EXIT_OK if ok else EXIT_FINDING
     except ProcessError as error:
         print(f"mlplat dev: {error}", file=sys.stderr)
-        if args.action == "up":
-            platform.down()
         return EXIT_USAGE
-    finally:
-        if args.action == "demo":
-            stopped = platform.down()
-            console.log(f"stopped {', '.join(stopped)}")
+
+
+PLAN_SCHEMA = "mlplat.plan/v1"
+PLAN_CHECKOV_NOTE = "checkov: not run by `mlplat plan` (it takes minutes); `mlplat policy` adds it"
 
 
 def cmd_plan(args: argparse.Namespace, root: Path) -> int:
-    args.graph = None
+    """Synth (or `--graph` files), then exactly `mlplat policy --no-checkov`'s report (same settings, same
+    waivers), the cost estimate and the residency report."""
+    from mlplat.policy import policy_report
+
     started = time.perf_counter()
     graphs = _graphs_for(args, root)
-    report = run_policies(graphs)
-    for graph in graphs:
-        print(_plan_summary(graph, report))
+    report = policy_report(root, graphs, [], checkov=False)
     costs, _ = stack_costs(root, graphs)
+    residency = residency_report(graphs, load_deployment(root).residency())
+    failed = bool(report.mandatory or residency.breaches)
+    if args.format == "json":
+        document = {
+            "schema": PLAN_SCHEMA,
+            "stacks": [g.stack for g in graphs],
+            "policy": report.as_json(),
+            "checkov": "not run; `mlplat policy` runs it",
+            "cost": {c.stack: {"monthly_usd": round(c.monthly_cost, 2), "budget_usd": c.budget} for c in costs},
+            "residency": {
+                "paths": len(residency.paths),
+                "breaches": [b.as_json() for b in residency.breaches],
+            },
+            "passed": not failed,
+        }
+        _emit(json.dumps(document, indent=2), args.out)
+        return EXIT_FINDING if failed else EXIT_OK
+    lines = [_plan_summary(graph, report) for graph in graphs]
     for cost in costs:
         budget = f" (budget ${cost.budget:,.0f}{', OVER' if cost.over_budget else ''})" if cost.budget else ""
-        print(f"   cost {cost.stack}: ${cost.monthly_cost:,.2f}/month{budget}")
-    residency = residency_report(graphs, load_deployment(root).residency())
-    for breach in residency.breaches:
-        print(f"   BREACH {breach.rule} [{breach.resource.stack}] {breach.resource.name}: {breach.message}")
+        lines.append(f"   cost {cost.stack}: ${cost.monthly_cost:,.2f}/month{budget}")
+    lines.extend(
+        f"   BREACH {breach.rule} [{breach.resource.stack}] {breach.resource.name}: {breach.message}"
+        for breach in residency.breaches
+    )
+    lines.append(PLAN_CHECKOV_NOTE)
     status = "FAILED" if report.mandatory else "passed"
-    print(
-        f"plan: {len(graphs)} stack(s), {sum(len(g['resources']) for g in graphs)} resources, policy {status} "
-        f"({report.mandatory} mandatory, {report.advisory} advisory), residency "
+    lines.append(
+        f"plan: {len(graphs)} stack(s), {sum(len(g.resources) for g in graphs)} resources, policy {status} "
+        f"({report.mandatory} mandatory, {report.advisory} advisory, {len(report.waivers)} waived), residency "
         f"{'FAILED' if residency.breaches else 'passed'} ({len(residency.paths)} cross-region paths, "
         f"{len(residency.breaches)} breaches) in {time.perf_counter() - started:.1f}s"
     )
-    return EXIT_FINDING if report.mandatory or residency.breaches else EXIT_OK
+    _emit("\n".join(lines), args.out)
+    return EXIT_FINDING if failed else EXIT_OK
 
 
-def _plan_summary(graph: dict[str, Any], report: PolicyReport) -> str:
+def _plan_summary(graph: Graph, report: PolicyReport) -> str:
     aws = [r for r in graph["resources"] if r.get("custom") and not str(r["type"]).startswith("pulumi:")]
     by_type = Counter(str(r["type"]) for r in aws)
     regions = sorted({str(r.get("region")) for r in aws})
@@ -368,8 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--format", choices=["text", "json", "sarif"], default="text")
     audit.set_defaults(func=cmd_audit)
 
-    plan = commands.add_parser("plan", help="synth + policy summary per stack: the offline main job")
+    plan = commands.add_parser(
+        "plan", help="synth + policy (as `policy --no-checkov`) + cost + residency: the offline main job"
+    )
     _stack_arguments(plan)
+    plan.add_argument("--graph", nargs="+", metavar="FILE", help="graph files instead of synthesizing stacks")
+    plan.add_argument("--format", choices=["text", "json"], default="text")
+    plan.add_argument("--out", help="write the plan here instead of stdout")
     plan.set_defaults(func=cmd_plan)
     return parser
 
@@ -384,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"mlplat: invalid configuration:\n{error}", file=sys.stderr)
         return EXIT_USAGE
-    except (UsageError, SynthError) as error:
+    except (UsageError, SynthError, GraphError) as error:
         print(f"mlplat: {error}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -17,7 +17,10 @@ from typing import Any
 
 import yaml
 
+from mlplat.graph import Graph, GraphIndex, Resource
+
 PRICES_FILE = Path(__file__).resolve().parent / "data" / "prices.yaml"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 
 
 @dataclass(frozen=True)
@@ -198,34 +201,28 @@ class _Pricer:
         return CostComponent(name, unit, quantity, price, category, estimated_price=self.derived)
 
 
-def _inputs(resource: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(resource.get("inputs") or {})
-
-
 def estimate_stack(
-    graph: Mapping[str, Any],
+    document: Graph | Mapping[str, Any],
     prices: PriceTable,
     usage: Usage,
     spot: SpotDiscounts,
     budget: float | None = None,
 ) -> StackCost:
-    region = str(graph["region"])
-    pricer = _Pricer(prices, region)
+    graph = Graph.of(document)
+    pricer = _Pricer(prices, graph.region)
     hours = prices.hours_per_month
-    templates = {r.get("id"): r for r in graph["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate"} | {
-        r["name"]: r for r in graph["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate"
-    }
+    templates = GraphIndex.of(graph)
     resources: list[ResourceCost] = []
     savings: list[SpotSavings] = []
-    for resource in graph["resources"]:
-        if not resource.get("custom"):
+    for resource in graph.resources:
+        if not resource.custom:
             continue
-        cost = ResourceCost(resource["type"], resource["name"])
+        cost = ResourceCost(resource.type, resource.name)
         for component in _components(resource, pricer, usage, spot, hours, templates, savings):
             cost.components.append(component)
         if cost.components:
             resources.append(cost)
-    return StackCost(str(graph["stack"]), region, resources, savings, budget)
+    return StackCost(graph.stack, graph.region, resources, savings, budget)
 
 
 @dataclass(frozen=True)
@@ -234,40 +231,40 @@ class _Context:
     usage: Usage
     spot: SpotDiscounts
     hours: float
-    templates: Mapping[Any, Mapping[str, Any]]
+    templates: GraphIndex
     savings: list[SpotSavings]
 
 
 def _components(
-    resource: Mapping[str, Any],
+    resource: Resource,
     pricer: _Pricer,
     usage: Usage,
     spot: SpotDiscounts,
     hours: float,
-    templates: Mapping[Any, Mapping[str, Any]],
+    templates: GraphIndex,
     savings: list[SpotSavings],
 ) -> Iterator[CostComponent]:
-    price = _PRICED_TYPES.get(resource["type"])
+    price = _PRICED_TYPES.get(resource.type)
     if price is not None:
-        yield from price(resource, _inputs(resource), _Context(pricer, usage, spot, hours, templates, savings))
+        yield from price(resource, dict(resource.inputs), _Context(pricer, usage, spot, hours, templates, savings))
 
 
-def _eks_cluster(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+def _eks_cluster(_: Resource, __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
     p = ctx.pricer
     yield p.component("EKS control plane", "hours", ctx.hours, p.unit("eks_cluster_hour"), "eks-control-plane")
 
 
-def _nat_gateway(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+def _nat_gateway(_: Resource, __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
     p = ctx.pricer
     yield p.component("NAT gateway", "hours", ctx.hours, p.unit("nat_gateway_hour"), "nat")
     yield p.component("NAT data processed", "GB", ctx.usage.nat_gateway_gb, p.unit("nat_gateway_gb"), "nat")
 
 
-def _eip(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+def _eip(_: Resource, __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
     yield ctx.pricer.component("Public IPv4 address", "hours", ctx.hours, ctx.pricer.unit("public_ipv4_hour"), "nat")
 
 
-def _endpoint(_: Mapping[str, Any], inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+def _endpoint(_: Resource, inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
     if inputs.get("vpcEndpointType") != "Interface":
         return  # gateway endpoints are free
     p = ctx.pricer
@@ -279,7 +276,7 @@ def _endpoint(_: Mapping[str, Any], inputs: dict[str, Any], ctx: _Context) -> It
     yield p.component("Endpoint data processed", "GB", gb, p.unit("interface_endpoint_gb"), "endpoints")
 
 
-def _replication_group(_: Mapping[str, Any], inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+def _replication_group(_: Resource, inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
     p = ctx.pricer
     node_type = str(inputs.get("nodeType", ""))
     nodes = int(inputs.get("numCacheClusters") or 1)
@@ -287,7 +284,7 @@ def _replication_group(_: Mapping[str, Any], inputs: dict[str, Any], ctx: _Conte
     yield p.component(f"{node_type} x{nodes}", "hours", ctx.hours * nodes, price, "elasticache")
 
 
-def _rds_instance(_: Mapping[str, Any], inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+def _rds_instance(_: Resource, inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
     p = ctx.pricer
     instance_class = str(inputs.get("instanceClass", ""))
     copies = 2 if inputs.get("multiAz") else 1
@@ -298,14 +295,14 @@ def _rds_instance(_: Mapping[str, Any], inputs: dict[str, Any], ctx: _Context) -
         yield p.component("RDS gp3 storage", "GB-months", storage * copies, p.unit("rds_gp3_gb_month"), "rds")
 
 
-def _bucket(_: Mapping[str, Any], inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+def _bucket(_: Resource, inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
     klass = str((inputs.get("tags") or {}).get("mlplat/data-class", "platform"))
     stored = float(ctx.usage.s3_gb_stored.get(klass, ctx.usage.s3_gb_stored.get("platform", 10)))
     p = ctx.pricer
     yield p.component(f"S3 Standard storage ({klass})", "GB-months", stored, p.unit("s3_standard_gb_month"), "s3")
 
 
-def _log_group(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+def _log_group(_: Resource, __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
     p = ctx.pricer
     yield p.component("Log ingestion", "GB", ctx.usage.log_ingest_gb, p.unit("cloudwatch_logs_ingest_gb"), "logs")
     stored = ctx.usage.log_stored_gb
@@ -313,29 +310,29 @@ def _log_group(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Itera
 
 
 def _flat(name: str, unit_price: str) -> Any:
-    def price(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    def price(_: Resource, __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
         yield ctx.pricer.component(name, "months", 1, ctx.pricer.unit(unit_price), "other")
 
     return price
 
 
-def _sqs(_: Mapping[str, Any], __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+def _sqs(_: Resource, __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
     requests = ctx.usage.sqs_million_requests
     yield ctx.pricer.component(
         "SQS requests", "1M requests", requests, ctx.pricer.unit("sqs_million_requests"), "other"
     )
 
 
-def _node_group_of(resource: Mapping[str, Any], _: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+def _node_group_of(resource: Resource, _: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
     return _node_group(resource, ctx.pricer, ctx.hours)
 
 
-def _mixed_group_of(resource: Mapping[str, Any], _: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+def _mixed_group_of(resource: Resource, _: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
     return _mixed_group(resource, ctx.pricer, ctx.usage, ctx.spot, ctx.hours, ctx.templates, ctx.savings)
 
 
-def _node_group(resource: Mapping[str, Any], pricer: _Pricer, hours: float) -> Iterator[CostComponent]:
-    inputs = _inputs(resource)
+def _node_group(resource: Resource, pricer: _Pricer, hours: float) -> Iterator[CostComponent]:
+    inputs = resource.inputs
     desired = int((inputs.get("scalingConfig") or {}).get("desiredSize") or 0)
     instance_types = inputs.get("instanceTypes") or []
     instance_type = str(instance_types[0]) if instance_types else "unknown"
@@ -348,25 +345,25 @@ def _node_group(resource: Mapping[str, Any], pricer: _Pricer, hours: float) -> I
 
 
 def _mixed_group(
-    resource: Mapping[str, Any],
+    resource: Resource,
     pricer: _Pricer,
     usage: Usage,
     spot: SpotDiscounts,
     hours: float,
-    templates: Mapping[Any, Mapping[str, Any]],
+    templates: GraphIndex,
     savings: list[SpotSavings],
 ) -> Iterator[CostComponent]:
-    inputs = _inputs(resource)
+    inputs = resource.inputs
     desired = int(
-        usage.instances_of(str(resource["name"]), float(inputs.get("desiredCapacity") or inputs.get("minSize") or 0))
+        usage.instances_of(str(resource.name), float(inputs.get("desiredCapacity") or inputs.get("minSize") or 0))
     )
     policy = inputs.get("mixedInstancesPolicy") or {}
     distribution = policy.get("instancesDistribution") or {}
     overrides = ((policy.get("launchTemplate") or {}).get("overrides")) or []
     instance_types = [str(o["instanceType"]) for o in overrides if o.get("instanceType")]
     if not instance_types:
-        template = templates.get((inputs.get("launchTemplate") or {}).get("id"))
-        instance_types = [str(_inputs(template).get("instanceType"))] if template else []
+        template = templates.resolve((inputs.get("launchTemplate") or {}).get("id"), (LAUNCH_TEMPLATE,))
+        instance_types = [str(template.inputs.get("instanceType"))] if template else []
     if not instance_types:
         yield pricer.component("instances (type unknown)", "hours", hours * desired, None, "compute-on-demand")
         return
@@ -398,7 +395,7 @@ def _mixed_group(
     if od_price is not None and spot_price is not None and mean_od:
         all_on_demand = od_price * hours * desired
         mix = (od_price * on_demand + spot_price * spot_count) * hours
-        savings.append(SpotSavings(str(resource["name"]), on_demand, spot_count, mix, all_on_demand))
+        savings.append(SpotSavings(str(resource.name), on_demand, spot_count, mix, all_on_demand))
 
 
 # -- rendering -----------------------------------------------------------------------------------------------
@@ -483,7 +480,7 @@ def render_text(costs: list[StackCost], prices: PriceTable) -> str:
     return "\n".join(lines)
 
 
-_PRICED_TYPES: dict[str, Callable[[Mapping[str, Any], dict[str, Any], _Context], Iterator[CostComponent]]] = {
+_PRICED_TYPES: dict[str, Callable[[Resource, dict[str, Any], _Context], Iterator[CostComponent]]] = {
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:ec2/natGateway:NatGateway": _nat_gateway,
     "aws:ec2/eip:Eip": _eip,

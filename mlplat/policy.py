@@ -102,7 +102,8 @@ def run_policies(
     checkov_summary: CheckovSummary | None = None,
 ) -> PolicyReport:
     """Every rule over every graph, plus checkov's findings; then waivers. Without `settings`, the repository's
-    `policies/config.yaml` (jurisdictions then default to each stack's own region)."""
+    `policies/config.yaml` and no jurisdictions (each stack's own region is then the only one a rule can place);
+    `mlplat policy` and `mlplat plan` pass the project's settings through `policy_report`."""
     settings = settings or load_settings()
     graphs = list(graphs)
     violations: list[Violation] = []

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-GRAPH_SCHEMA = "mlplat.graph/v1"
+from components.naming import region_code
+from mlplat.graph import GRAPH_SCHEMA, Graph, Resource, load_graph
+
+__all__ = ["GRAPH_SCHEMA", "MOCK_ACCOUNT_ID", "SynthError", "synthesize"]
+
 MOCK_ACCOUNT_ID = "123456789012"
 EXIT_CONFIG = 2
 
@@ -168,7 +172,7 @@ class GraphRecorder:
             state["identities"] = [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/MOCK{name}"}]}]
             state["name"] = inputs.get("name", name)
         elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
-            state["primaryEndpointAddress"] = f"master.{name}.mock.{region_code_of(region)}.cache.amazonaws.com"
+            state["primaryEndpointAddress"] = f"master.{name}.mock.{region_code(region)}.cache.amazonaws.com"
             state["readerEndpointAddress"] = f"replica.{name}.mock.cache.amazonaws.com"
         elif typ == "random:index/randomPassword:RandomPassword":
             state["result"] = "mock-password-" + "x" * int(inputs.get("length", 16))
@@ -199,23 +203,21 @@ class GraphRecorder:
         if not getattr(args.resource, "_is_custom", True) and not args.type_.startswith("pulumi:"):
             self.components.append((args.type_, args.name))
 
-    def graph(self, project: str, region: str, jurisdiction: str, kind: str) -> dict[str, Any]:
+    def graph(self, project: str, region: str, jurisdiction: str, kind: str) -> Graph:
         """The recorded graph; fails if an AWS resource has no region or sits on a default provider."""
         problems: list[str] = []
-        resources: list[dict[str, Any]] = []
-        for type_, name in self.components:
-            resources.append(
-                {
-                    "type": type_,
-                    "name": name,
-                    "custom": False,
-                    "region": region,
-                    "provider": None,
-                    "parent": self.parents.get((type_, name)),
-                    "dependsOn": self.depends_on.get((type_, name), []),
-                    "inputs": {},
-                }
+        resources: list[Resource] = [
+            Resource(
+                type=type_,
+                name=name,
+                custom=False,
+                region=region,
+                provider=None,
+                parent=self.parents.get((type_, name)),
+                depends_on=tuple(self.depends_on.get((type_, name), ())),
             )
+            for type_, name in self.components
+        ]
         for item in self.resources:
             provider = provider_name(item.provider_ref)
             is_provider = item.type.startswith("pulumi:providers:")
@@ -233,17 +235,17 @@ class GraphRecorder:
                         problems.append(f"{item.type} {item.name!r} has no region (its provider names none)")
                     resource_region = region
             resources.append(
-                {
-                    "type": item.type,
-                    "name": item.name,
-                    "id": f"{item.name}-id",
-                    "custom": item.custom,
-                    "region": resource_region,
-                    "provider": provider,
-                    "parent": self.parents.get((item.type, item.name)),
-                    "dependsOn": self.depends_on.get((item.type, item.name), []),
-                    "inputs": item.inputs,
-                }
+                Resource(
+                    type=item.type,
+                    name=item.name,
+                    id=f"{item.name}-id",
+                    custom=item.custom,
+                    region=resource_region,
+                    provider=provider,
+                    parent=self.parents.get((item.type, item.name)),
+                    depends_on=tuple(self.depends_on.get((item.type, item.name), ())),
+                    inputs=item.inputs,
+                )
             )
         for invoke in self.invokes:
             if str(invoke["token"]).startswith("aws:") and not invoke["provider"]:
@@ -254,24 +256,18 @@ class GraphRecorder:
             raise SynthError(f"stack {self.stack}:\n  " + "\n  ".join(problems))
         seen: set[tuple[str, str]] = set()
         for resource in resources:
-            key = (resource["type"], resource["name"])
-            if key in seen:
-                raise SynthError(f"stack {self.stack}: {key[0]} {key[1]!r} is declared twice")
-            seen.add(key)
-        return {
-            "schema": GRAPH_SCHEMA,
-            "project": project,
-            "stack": self.stack,
-            "region": region,
-            "jurisdiction": jurisdiction,
-            "kind": kind,
-            "resources": resources,
-            "invokes": self.invokes,
-        }
-
-
-def region_code_of(region: str) -> str:
-    return region.replace("-", "")
+            if resource.key in seen:
+                raise SynthError(f"stack {self.stack}: {resource.type} {resource.name!r} is declared twice")
+            seen.add(resource.key)
+        return Graph(
+            project=project,
+            stack=self.stack,
+            region=region,
+            jurisdiction=jurisdiction,
+            kind=kind,
+            resources=tuple(resources),
+            invokes=tuple(self.invokes),
+        )
 
 
 def provider_name(reference: str) -> str | None:
@@ -282,7 +278,7 @@ def provider_name(reference: str) -> str | None:
     return parts[-2] if len(parts) == 3 else None
 
 
-def synthesize_in_process(root: Path, stack: str) -> dict[str, Any]:
+def synthesize_in_process(root: Path, stack: str) -> Graph:
     """Runs `stacks/__main__.py` for one stack in this interpreter. Call once per process."""
     import pulumi
     import pulumi.runtime
@@ -347,34 +343,33 @@ def synthesize(root: Path, stacks: Sequence[str], out_dir: Path, jobs: int | Non
         if completed.returncode != 0:
             message = completed.stderr.strip() or completed.stdout.strip()
             raise SynthError(f"stack {stack}: synthesis failed:\n{message}")
-        graph = json.loads(path.read_text())
+        graph = load_graph(path)
         write_kubernetes_yaml(graph, out_dir / stack / "k8s")
-        return SynthResult(stack, path, time.perf_counter() - started, len(graph["resources"]))
+        return SynthResult(stack, path, time.perf_counter() - started, len(graph.resources))
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(run_one, stacks))
 
 
-def kubernetes_manifests(graph: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def kubernetes_manifests(graph: Graph | Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(file name, manifest) for every Kubernetes object in the graph, as the API server would receive it.
 
     Helm releases are recorded as releases (chart, version, values), not as the objects the chart renders.
     """
     manifests = []
-    for resource in graph["resources"]:
-        type_token = str(resource["type"])
-        if not type_token.startswith("kubernetes:") or type_token.startswith("kubernetes:helm.sh/"):
+    for resource in Graph.of(graph).resources:
+        if not resource.type.startswith("kubernetes:") or resource.type.startswith("kubernetes:helm.sh/"):
             continue
-        inputs = dict(resource.get("inputs") or {})
+        inputs = dict(resource.inputs)
         if "apiVersion" not in inputs or "kind" not in inputs:
             continue
         metadata = dict(inputs.get("metadata") or {})
         scope = metadata.get("namespace", "cluster")
-        manifests.append((f"{inputs['kind'].lower()}-{scope}-{metadata.get('name', resource['name'])}.yaml", inputs))
+        manifests.append((f"{inputs['kind'].lower()}-{scope}-{metadata.get('name', resource.name)}.yaml", inputs))
     return manifests
 
 
-def write_kubernetes_yaml(graph: Mapping[str, Any], directory: Path) -> list[Path]:
+def write_kubernetes_yaml(graph: Graph | Mapping[str, Any], directory: Path) -> list[Path]:
     """Writes each Kubernetes object of the graph as its own YAML file (for checkov and for reviewers)."""
     import yaml
 
@@ -390,25 +385,6 @@ def write_kubernetes_yaml(graph: Mapping[str, Any], directory: Path) -> list[Pat
     return written
 
 
-def load_graph(path: Path) -> dict[str, Any]:
-    """Reads and checks a graph file; any file of the `mlplat.graph/v1` shape is accepted, edited ones too."""
-    try:
-        graph = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SynthError(f"{path}: no such graph file") from None
-    except json.JSONDecodeError as exc:
-        raise SynthError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(graph, dict) or graph.get("schema") != GRAPH_SCHEMA:
-        raise SynthError(f"{path}: not a {GRAPH_SCHEMA} graph (schema is {graph.get('schema')!r})")
-    for field in ("stack", "region", "jurisdiction", "resources"):
-        if field not in graph:
-            raise SynthError(f"{path}: missing field {field!r}")
-    for index, resource in enumerate(graph["resources"]):
-        if not isinstance(resource, dict) or not {"type", "name", "inputs"} <= resource.keys():
-            raise SynthError(f"{path}: resources[{index}] needs type, name and inputs")
-    return graph
-
-
 def _worker(argv: Sequence[str]) -> int:
     root, stack, out = Path(argv[0]), argv[1], Path(argv[2])
     from components.config import ConfigError
@@ -421,7 +397,7 @@ def _worker(argv: Sequence[str]) -> int:
     except SynthError as error:
         print(error, file=sys.stderr)
         return 1
-    out.write_text(json.dumps(graph, indent=1, sort_keys=False) + "\n")
+    out.write_text(graph.dumps())
     return 0
 
 

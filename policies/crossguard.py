@@ -23,6 +23,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from mlplat.graph import GRAPH_SCHEMA, Graph, Resource
 from policies.engine import Rule, StackContext
 from policies.rules import RULES, WAIVER_TAG_PREFIX
 from policies.settings import PolicySettings, settings_from
@@ -30,9 +31,11 @@ from policies.settings import PolicySettings, settings_from
 CONFIG_SCHEMA = PolicyConfigSchema(
     properties={
         "jurisdictions": {"type": "object", "description": "jurisdiction -> list of regions (stacks/platform.yaml)"},
+        "tenants": {"type": "object", "description": "tenant -> jurisdiction, home_region, failover_regions"},
         "gpu": {
             "type": "object",
-            "description": "on_demand_base_min, on_demand_percentage_min/max, min_instance_types",
+            "description": "overrides of components/capacity.py GPU_MINIMUMS: on_demand_base_min, "
+            "on_demand_percentage_min/max, min_instance_types, min_families",
         },
     }
 )
@@ -80,21 +83,20 @@ def resource_validator(rule: Rule) -> Any:
         if args.resource_type not in rule.resource_types or rule.check is None or _waived(rule, args.props):
             return
         context = _context(_stack_of(args.urn), args.provider, args.get_config())
-        resource = {
-            "type": args.resource_type,
-            "name": args.name,
-            "custom": True,
-            "region": str(args.props.get("region") or context.region),
-            "provider": args.provider.name if args.provider else None,
-            "inputs": dict(args.props),
-        }
+        resource = Resource(
+            type=args.resource_type,
+            name=args.name,
+            region=str(args.props.get("region") or context.region),
+            provider=args.provider.name if args.provider else None,
+            inputs=dict(args.props),
+        )
         for message in rule.check(resource, context):
             report_violation(message, None)
 
     return validate
 
 
-def graph_of(resources: list[PolicyResource], config: Mapping[str, Any]) -> tuple[dict[str, Any], StackContext]:
+def graph_of(resources: list[PolicyResource], config: Mapping[str, Any]) -> tuple[Graph, StackContext]:
     """A `mlplat.graph/v1`-shaped graph of the stack. Ids are unknown in a preview, so each resource gets the
     graph's `<name>-id`, and an input that depends on another resource but has no value yet points at it."""
     ids = {id(r): f"{r.name}-id" for r in resources}
@@ -136,8 +138,8 @@ def graph_of(resources: list[PolicyResource], config: Mapping[str, Any]) -> tupl
     regions = {e["region"] for e in entries if str(e["type"]).startswith("aws:")}
     is_global = "global" in (context.stack, context.jurisdiction, config.get("kind")) or len(regions) > 1
     kind = "global" if is_global else "regional"
-    graph = {"schema": "mlplat.graph/v1", "stack": context.stack, "region": context.region,
-             "jurisdiction": context.jurisdiction, "kind": kind, "resources": entries}  # fmt: skip
+    graph = Graph.of({"schema": GRAPH_SCHEMA, "stack": context.stack, "region": context.region,
+                      "jurisdiction": context.jurisdiction, "kind": kind, "resources": entries})  # fmt: skip
     all_providers = {n: _provider_inputs(p) for n, p in providers.items()}
     return graph, replace(context, providers=all_providers, kind=kind)
 
@@ -149,9 +151,9 @@ def stack_validator(rule: Rule) -> Any:
         graph, context = graph_of(list(args.resources), args.get_config())
         urns = {(r.resource_type, r.name): r.urn for r in args.resources}
         for resource, message in rule.graph_check(graph, context):
-            if _waived(rule, resource.get("inputs") or {}):
+            if _waived(rule, resource.inputs):
                 continue
-            report_violation(f"{resource['name']}: {message}", urns.get((resource["type"], resource["name"])))
+            report_violation(f"{resource.name}: {message}", urns.get(resource.key))
 
     return validate
 

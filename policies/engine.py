@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mlplat.graph import Graph, Resource
 from policies.settings import PolicySettings
 
 Level = Literal["mandatory", "advisory"]
-Resource = Mapping[str, Any]
-Graph = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -29,20 +28,10 @@ class StackContext:
 
     def effective_tags(self, resource: Resource) -> dict[str, str]:
         """Tags the resource will carry in AWS: its provider's default tags overlaid by its own."""
-        provider = self.providers.get(resource.get("provider") or "", {})
+        provider = self.providers.get(resource.provider or "", {})
         default_tags = provider.get("defaultTags") or {}
         inherited = default_tags.get("tags", {}) if isinstance(default_tags, Mapping) else {}
-        return {**inherited, **own_tags(resource)}
-
-
-def own_tags(resource: Resource) -> dict[str, str]:
-    """The resource's own tags, as a map; an autoscaling group's tag list (`[{key, value}]`) is read too."""
-    tags = (resource.get("inputs") or {}).get("tags")
-    if isinstance(tags, Mapping):
-        return {str(k): "" if v is None else str(v) for k, v in tags.items()}
-    if isinstance(tags, list):
-        return {str(t.get("key")): str(t.get("value") or "") for t in tags if isinstance(t, Mapping) and "key" in t}
-    return {}
+        return {**{str(k): str(v) for k, v in inherited.items()}, **resource.tags}
 
 
 ResourceCheck = Callable[[Resource, StackContext], Iterable[str]]
@@ -140,34 +129,34 @@ class RuleRegistry:
 
 
 def context_of(graph: Graph, settings: PolicySettings | None = None) -> StackContext:
-    providers = {
-        r["name"]: r.get("inputs", {}) for r in graph["resources"] if str(r["type"]).startswith("pulumi:providers:")
-    }
     return StackContext(
-        graph["stack"],
-        graph["region"],
-        graph["jurisdiction"],
-        providers,
-        kind=str(graph.get("kind", "regional")),
+        graph.stack,
+        graph.region,
+        graph.jurisdiction,
+        graph.providers,
+        kind=graph.kind,
         settings=settings or PolicySettings(),
     )
 
 
-def evaluate(graph: Graph, rules: Iterable[Rule], settings: PolicySettings | None = None) -> list[Violation]:
+def evaluate(
+    graph: Graph | Mapping[str, Any], rules: Iterable[Rule], settings: PolicySettings | None = None
+) -> list[Violation]:
     """Runs every rule over one stack graph (waivers are applied afterwards, by `policies.waivers`)."""
+    graph = Graph.of(graph)
     context = context_of(graph, settings)
     violations: list[Violation] = []
     for rule in rules:
         if rule.check is not None:
-            for resource in graph["resources"]:
-                if resource["type"] in rule.resource_types:
+            for resource in graph.resources:
+                if resource.type in rule.resource_types:
                     violations.extend(
-                        Violation(rule.id, rule.level, context.stack, resource["type"], resource["name"], message)
+                        Violation(rule.id, rule.level, context.stack, resource.type, resource.name, message)
                         for message in rule.check(resource, context)
                     )
         if rule.graph_check is not None:
             violations.extend(
-                Violation(rule.id, rule.level, context.stack, resource["type"], resource["name"], message)
+                Violation(rule.id, rule.level, context.stack, resource.type, resource.name, message)
                 for resource, message in rule.graph_check(graph, context)
             )
     return violations

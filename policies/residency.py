@@ -8,13 +8,14 @@ buckets never replicate at all); `models` and `images` are global by design and 
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlplat.graph import Graph, GraphIndex, Resource, as_list, policy_document, statements
 from runtime.residency import ResidencyMap
 
+BUCKET = "aws:s3/bucket:Bucket"
 DATA_CLASS_TAG = "mlplat/data-class"
 TENANTS_TAG = "mlplat/tenants"
 GLOBAL_CLASSES = {"models": "models are global: artifacts replicate to every region", "images": "images are global"}
@@ -75,51 +76,22 @@ class ResidencyReport:
     breaches: list[Breach] = field(default_factory=list)
 
 
-def _inputs(resource: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(resource.get("inputs") or {})
-
-
-def _tags(resource: Mapping[str, Any]) -> dict[str, str]:
-    tags = _inputs(resource).get("tags")
-    return dict(tags) if isinstance(tags, Mapping) else {}
-
-
-def data_class(resource: Mapping[str, Any]) -> str:
-    return _tags(resource).get(DATA_CLASS_TAG, "platform")
-
-
-def _ref(graph: Mapping[str, Any], resource: Mapping[str, Any]) -> ResourceRef:
-    return ResourceRef(str(graph["stack"]), str(resource["type"]), str(resource["name"]), str(resource.get("region")))
-
-
-@dataclass(frozen=True)
-class _Indexed:
-    graph: Mapping[str, Any]
-    resource: Mapping[str, Any]
-
-    @property
-    def ref(self) -> ResourceRef:
-        return _ref(self.graph, self.resource)
+def data_class(resource: Resource) -> str:
+    return resource.tags.get(DATA_CLASS_TAG, "platform")
 
 
 class _Index:
-    """Lookups across every stack: buckets by name and id; feature resources as (service, region, resource)."""
+    """The shared `GraphIndex` over every stack, plus feature resources as (service, region, ARN resource part) so
+    that an IAM `Resource` pattern can be matched against them."""
 
-    def __init__(self, graphs: Sequence[Mapping[str, Any]]) -> None:
-        self.items = [_Indexed(g, r) for g in graphs for r in g["resources"]]
-        self.buckets: dict[str, _Indexed] = {}
-        self.feature_arns: list[tuple[str, str, str, _Indexed]] = []
+    def __init__(self, graphs: Sequence[Graph | Mapping[str, Any]]) -> None:
+        self.graphs = GraphIndex(graphs)
+        self.items = self.graphs.resources
+        self.feature_arns: list[tuple[str, str, str, Resource]] = []
         for item in self.items:
-            inputs = _inputs(item.resource)
-            type_token = item.resource["type"]
-            if type_token == "aws:s3/bucket:Bucket":
-                bucket = str(inputs.get("bucket") or item.resource["name"])
-                self.buckets[bucket] = item
-                self.buckets[str(item.resource.get("id", ""))] = item
-            if data_class(item.resource) != "features":
+            if data_class(item) != "features":
                 continue
-            region = str(item.resource.get("region"))
-            name = str(item.resource["name"])
+            inputs, name, region = item.inputs, item.name, str(item.region)
             arn_parts = {
                 "aws:s3/bucket:Bucket": ("s3", "", str(inputs.get("bucket") or name)),
                 "aws:kms/key:Key": ("kms", region, f"key/{name}"),
@@ -130,15 +102,22 @@ class _Index:
                     region,
                     f"replicationgroup:{inputs.get('replicationGroupId', name)}",
                 ),
-            }.get(type_token)
+            }.get(item.type)
             if arn_parts is not None:
                 self.feature_arns.append((*arn_parts, item))
 
-    def bucket(self, reference: str) -> _Indexed | None:
-        name = reference.removeprefix("arn:aws:s3:::").split("/", 1)[0]
-        return self.buckets.get(name) or self.buckets.get(reference)
+    def ref(self, resource: Resource) -> ResourceRef:
+        return ResourceRef(self.graphs.graph_of(resource).stack, resource.type, resource.name, str(resource.region))
 
-    def features_matching(self, pattern: str) -> Iterator[_Indexed]:
+    def jurisdiction(self, resource: Resource) -> str:
+        """The jurisdiction of the stack that declares the resource."""
+        return self.graphs.graph_of(resource).jurisdiction
+
+    def bucket(self, reference: str) -> Resource | None:
+        name = reference.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+        return self.graphs.resolve(name, (BUCKET,)) or self.graphs.resolve(reference, (BUCKET,))
+
+    def features_matching(self, pattern: str) -> Iterator[Resource]:
         """Feature resources an IAM `Resource` pattern covers (the account part is ignored)."""
         if pattern == "*":
             yield from (item for *_, item in self.feature_arns)
@@ -178,8 +157,8 @@ def analyse(graphs: Sequence[Mapping[str, Any]], residency: ResidencyMap) -> Res
 def _tenant_table(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
     stored: dict[str, set[str]] = {t: set() for t in residency.tenants}
     for item in index.items:
-        for tenant in _tags(item.resource).get(TENANTS_TAG, "").split():
-            stored.setdefault(tenant, set()).add(str(item.resource.get("region")))
+        for tenant in item.tags.get(TENANTS_TAG, "").split():
+            stored.setdefault(tenant, set()).add(str(item.region))
     for tenant, regions in sorted(stored.items()):
         home = residency.tenants.get(tenant)
         report.tenants[tenant] = {
@@ -187,34 +166,36 @@ def _tenant_table(index: _Index, residency: ResidencyMap, report: ResidencyRepor
             "home_region": home.home_region if home else None,
             "failover_regions": list(home.failover_regions) if home else [],
             "stored_in": sorted(regions),
-            "allowed_regions": sorted(residency.jurisdictions.get(home.jurisdiction, ())) if home else [],
+            "allowed_regions": sorted(residency.regions_holding(tenant)),
         }
 
 
 def _stores(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
-    """Feature resources sit in their stack's jurisdiction and hold only that jurisdiction's tenants."""
+    """Feature resources sit in their stack's jurisdiction and hold only tenants whose data may live in their region
+    (`ResidencyMap.may_hold`: the tenant's home or failover region, inside its jurisdiction)."""
     for item in index.items:
-        if data_class(item.resource) != "features":
+        if data_class(item) != "features":
             continue
-        region = str(item.resource.get("region"))
+        region = str(item.region)
         jurisdiction = residency.jurisdiction_of(region)
-        if jurisdiction != item.graph["jurisdiction"]:
+        if jurisdiction != index.jurisdiction(item):
             report.breaches.append(
                 Breach(
                     "mlplat-residency-store-in-jurisdiction",
-                    item.ref,
-                    f"feature data in {region} ({jurisdiction}) belongs to a {item.graph['jurisdiction']} stack",
+                    index.ref(item),
+                    f"feature data in {region} ({jurisdiction}) belongs to a {index.jurisdiction(item)} stack",
                 )
             )
-        for tenant in _tags(item.resource).get(TENANTS_TAG, "").split():
-            home = residency.tenants.get(tenant)
-            if home is None or home.jurisdiction != jurisdiction:
+        for tenant in item.tags.get(TENANTS_TAG, "").split():
+            if not residency.may_hold(tenant, region):
+                home = residency.tenants.get(tenant)
                 owner = home.jurisdiction if home else "unknown"
+                allowed = ", ".join(residency.regions_holding(tenant)) or "none"
                 report.breaches.append(
                     Breach(
                         "mlplat-residency-tenant-in-jurisdiction",
-                        item.ref,
-                        f"holds tenant {tenant} ({owner}) in {region} ({jurisdiction})",
+                        index.ref(item),
+                        f"holds tenant {tenant} ({owner}; may live in {allowed}) in {region} ({jurisdiction})",
                     )
                 )
 
@@ -223,13 +204,13 @@ def _path(
     report: ResidencyReport,
     residency: ResidencyMap,
     kind: str,
-    source: _Indexed,
+    source: ResourceRef,
     target_region: str | None,
     klass: str,
     rule: str,
 ) -> None:
     """Records a cross-region path and decides it: global classes anywhere, others only inside the jurisdiction."""
-    source_region = str(source.resource.get("region"))
+    source_region = source.region
     if klass in GLOBAL_CLASSES:
         allowed, reason = True, GLOBAL_CLASSES[klass]
     elif klass == "features" and kind == "replication":
@@ -242,153 +223,148 @@ def _path(
         allowed = False
         source_jurisdiction = residency.jurisdiction_of(source_region)
         reason = f"{klass} cross from {source_jurisdiction} to {residency.jurisdiction_of(target_region)}"
-    report.paths.append(CrossRegionPath(kind, source.ref, target_region, klass, allowed, reason))
+    report.paths.append(CrossRegionPath(kind, source, target_region, klass, allowed, reason))
     if not allowed:
-        report.breaches.append(Breach(rule, source.ref, f"{kind} to {target_region or 'an unknown region'}: {reason}"))
+        report.breaches.append(Breach(rule, source, f"{kind} to {target_region or 'an unknown region'}: {reason}"))
 
 
 def _replication(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
     for item in index.items:
-        inputs = _inputs(item.resource)
-        if item.resource["type"] == "aws:s3/bucketReplicationConfig:BucketReplicationConfig":
+        inputs = item.inputs
+        if item.type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig":
             source = index.bucket(str(inputs.get("bucket", "")))
             rules = inputs.get("rules") or []
-        elif item.resource["type"] == "aws:s3/bucket:Bucket" and inputs.get("replicationConfiguration"):
+        elif item.type == "aws:s3/bucket:Bucket" and inputs.get("replicationConfiguration"):
             source = item
             rules = (inputs["replicationConfiguration"] or {}).get("rules") or []
         else:
             continue
-        klass = data_class(source.resource) if source is not None else "unknown"
+        klass = data_class(source) if source is not None else "unknown"
         for rule in rules:
             destination = str((rule.get("destination") or {}).get("bucket", ""))
             target = index.bucket(destination)
-            target_region = str(target.resource.get("region")) if target is not None else None
-            _path(report, residency, "replication", item, target_region, klass, "mlplat-residency-no-replication")
+            target_region = str(target.region) if target is not None else None
+            _path(
+                report,
+                residency,
+                "replication",
+                index.ref(item),
+                target_region,
+                klass,
+                "mlplat-residency-no-replication",
+            )
 
 
 def _image_replication(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
     for item in index.items:
-        if item.resource["type"] != "aws:ecr/replicationConfiguration:ReplicationConfiguration":
+        if item.type != "aws:ecr/replicationConfiguration:ReplicationConfiguration":
             continue
-        configuration = _inputs(item.resource).get("replicationConfiguration") or {}
+        configuration = item.inputs.get("replicationConfiguration") or {}
         for rule in configuration.get("rules") or []:
             for destination in rule.get("destinations") or []:
-                _path(report, residency, "replication", item, str(destination.get("region")), "images",
+                _path(report, residency, "replication", index.ref(item), str(destination.get("region")), "images",
                       "mlplat-residency-no-replication")  # fmt: skip
 
 
 def _global_datastores(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
     groups = {
-        str(_inputs(i.resource).get("replicationGroupId", i.resource["name"])): i
+        str(i.inputs.get("replicationGroupId", i.name)): i
         for i in index.items
-        if i.resource["type"] == "aws:elasticache/replicationGroup:ReplicationGroup"
+        if i.type == "aws:elasticache/replicationGroup:ReplicationGroup"
     }
     for item in index.items:
-        inputs = _inputs(item.resource)
-        if item.resource["type"] == "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup":
+        inputs = item.inputs
+        if item.type == "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup":
             primary = groups.get(str(inputs.get("primaryReplicationGroupId", "")))
-            klass = data_class(primary.resource) if primary is not None else data_class(item.resource)
-            _path(report, residency, "global-datastore", item, None, klass, "mlplat-residency-no-global-datastore")
-        elif item.resource["type"] == "aws:elasticache/replicationGroup:ReplicationGroup" and inputs.get(
+            klass = data_class(primary) if primary is not None else data_class(item)
+            _path(
+                report,
+                residency,
+                "global-datastore",
+                index.ref(item),
+                None,
+                klass,
+                "mlplat-residency-no-global-datastore",
+            )
+        elif item.type == "aws:elasticache/replicationGroup:ReplicationGroup" and inputs.get(
             "globalReplicationGroupId"
         ):
             _path(
                 report,
                 residency,
                 "global-datastore",
-                item,
+                index.ref(item),
                 None,
-                data_class(item.resource),
+                data_class(item),
                 "mlplat-residency-no-global-datastore",
             )
 
 
 def _global_tables(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
     for item in index.items:
-        inputs = _inputs(item.resource)
-        if item.resource["type"] == "aws:dynamodb/table:Table":
+        inputs = item.inputs
+        if item.type == "aws:dynamodb/table:Table":
             for replica in inputs.get("replicas") or []:
                 _path(
                     report,
                     residency,
                     "global-table",
-                    item,
+                    index.ref(item),
                     str(replica.get("regionName")),
-                    data_class(item.resource),
+                    data_class(item),
                     "mlplat-residency-no-global-table",
                 )
 
 
 def _multi_region_keys(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
     for item in index.items:
-        type_token = item.resource["type"]
-        inputs = _inputs(item.resource)
+        type_token = item.type
+        inputs = item.inputs
         if type_token == "aws:kms/replicaKey:ReplicaKey":
             primary_arn = str(inputs.get("primaryKeyArn", ""))
             primary = next(iter(index.features_matching(primary_arn)), None) if primary_arn else None
-            klass = data_class(primary.resource) if primary is not None else data_class(item.resource)
+            klass = data_class(primary) if primary is not None else data_class(item)
             source = primary or item
             _path(
                 report,
                 residency,
                 "multi-region-key",
-                source,
-                str(item.resource.get("region")),
+                index.ref(source),
+                str(item.region),
                 klass,
                 "mlplat-residency-no-multi-region-key",
             )
-        elif (
-            type_token == "aws:kms/key:Key"
-            and inputs.get("multiRegion") is True
-            and data_class(item.resource) == "features"
-        ):
+        elif type_token == "aws:kms/key:Key" and inputs.get("multiRegion") is True and data_class(item) == "features":
             report.breaches.append(
                 Breach(
                     "mlplat-residency-no-multi-region-key",
-                    item.ref,
+                    index.ref(item),
                     "a multi-region key encrypts feature data; its replicas could decrypt it outside the jurisdiction",
                 )
             )
-
-
-def _statements(policy: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(policy, str):
-        try:
-            policy = json.loads(policy)
-        except json.JSONDecodeError:
-            return
-    if not isinstance(policy, Mapping):
-        return
-    statements = policy.get("Statement", [])
-    for statement in [statements] if isinstance(statements, Mapping) else statements:
-        if isinstance(statement, Mapping) and statement.get("Effect") == "Allow":
-            yield dict(statement)
-
-
-def _as_list(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else ([str(value)] if value else [])
 
 
 def _iam_grants(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
     """An identity policy in one stack granting data access to another jurisdiction's feature resources."""
     policy_types = {"aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy"}
     for item in index.items:
-        if item.resource["type"] not in policy_types:
+        if item.type not in policy_types:
             continue
-        own = item.graph["jurisdiction"]
+        own = index.jurisdiction(item)
         reported: set[tuple[str, str]] = set()
-        for statement in _statements(_inputs(item.resource).get("policy")):
-            actions = [a.lower() for a in _as_list(statement.get("Action"))]
-            for pattern in _as_list(statement.get("Resource")):
+        allowed = (st for st in statements(policy_document(item.inputs.get("policy"))) if st.get("Effect") == "Allow")
+        for statement in allowed:
+            actions = [str(a).lower() for a in as_list(statement.get("Action"))]
+            for pattern in map(str, as_list(statement.get("Resource"))):
                 for target in index.features_matching(pattern):
-                    service = target.resource["type"].split(":")[1].split("/")[0]
+                    service = target.type.split(":")[1].split("/")[0]
                     relevant = DATA_ACTION_PREFIXES.get(service, ())
                     if not any(a == "*" or a.startswith(relevant) for a in actions):
                         continue
-                    target_region = str(target.resource.get("region"))
+                    target_region = str(target.region)
                     if residency.jurisdiction_of(target_region) == own:
                         continue
-                    key = (target.resource["type"], target.resource["name"])
+                    key = (target.type, target.name)
                     if key in reported:
                         continue
                     reported.add(key)
@@ -396,7 +372,7 @@ def _iam_grants(index: _Index, residency: ResidencyMap, report: ResidencyReport)
                         report,
                         residency,
                         "iam-grant",
-                        item,
+                        index.ref(item),
                         target_region,
                         "features",
                         "mlplat-residency-no-foreign-grant",
@@ -405,12 +381,18 @@ def _iam_grants(index: _Index, residency: ResidencyMap, report: ResidencyReport)
 
 def _endpoints(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
     for item in index.items:
-        inputs = _inputs(item.resource)
-        if item.resource["type"] == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("serviceRegion"):
+        inputs = item.inputs
+        if item.type == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("serviceRegion"):
             target = str(inputs["serviceRegion"])
-            if target != item.resource.get("region"):
+            if target != item.region:
                 _path(
-                    report, residency, "endpoint", item, target, data_class(item.resource), "mlplat-residency-endpoint"
+                    report,
+                    residency,
+                    "endpoint",
+                    index.ref(item),
+                    target,
+                    data_class(item),
+                    "mlplat-residency-endpoint",
                 )
 
 

@@ -1,19 +1,26 @@
-"""What the rules may be configured with: jurisdictions, GPU capacity bounds, checkov levels and config waivers.
+"""What the rules may be configured with: the residency model, GPU capacity minimums, checkov levels and config
+waivers.
 
-`mlplat policy` reads them from `policies/config.yaml` and `stacks/platform.yaml`; the CrossGuard pack from its
-policy config. No pulumi import, no I/O beyond `load_settings`.
+`mlplat policy` and `mlplat plan` build them with `load_settings(root)`: jurisdictions and tenants from the
+validated `stacks/platform.yaml` (`components.config`), checkov levels and waivers from `policies/config.yaml`.
+The CrossGuard pack builds them from its policy config with `settings_from`. The GPU minimums are
+`components.capacity.GPU_MINIMUMS`, the values config validation enforces too. No pulumi import.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from components.capacity import GPU_MINIMUMS, GpuMinimums
+from runtime.residency import ResidencyMap
+
 CONFIG_FILE = Path(__file__).with_name("config.yaml")
+GpuBounds = GpuMinimums  # the policy rules' name for the GPU minimums
 
 
 @dataclass(frozen=True)
@@ -28,33 +35,25 @@ class ConfigWaiver:
 
 
 @dataclass(frozen=True)
-class GpuBounds:
-    """The on-demand share an inference GPU pool must keep (DESIGN.md section 3: never zero)."""
-
-    on_demand_base_min: int = 1
-    on_demand_percentage_min: int = 20
-    on_demand_percentage_max: int = 50
-    min_instance_types: int = 3
-
-
-@dataclass(frozen=True)
 class PolicySettings:
-    jurisdictions: Mapping[str, Sequence[str]] = field(default_factory=dict)  # name -> regions
-    gpu: GpuBounds = field(default_factory=GpuBounds)
+    residency: ResidencyMap = field(default_factory=lambda: ResidencyMap(jurisdictions={}))
+    gpu: GpuMinimums = GPU_MINIMUMS
     checkov_mandatory: frozenset[str] = frozenset()
     checkov_not_applicable: Mapping[str, str] = field(default_factory=dict)  # check id -> why it never applies
     waivers: tuple[ConfigWaiver, ...] = ()
 
+    @property
+    def jurisdictions(self) -> Mapping[str, Sequence[str]]:
+        return self.residency.jurisdictions
+
     def jurisdiction_of(self, region: str) -> str | None:
-        for name, regions in self.jurisdictions.items():
-            if region in regions:
-                return name
-        return None
+        return self.residency.jurisdiction_of(region)
 
 
-def settings_from(config: Mapping[str, Any], platform: Mapping[str, Any] | None = None) -> PolicySettings:
-    """Builds settings from the shape of `policies/config.yaml` (and `stacks/platform.yaml` for jurisdictions)."""
-    gpu = config.get("gpu") or {}
+def settings_from(config: Mapping[str, Any], residency: ResidencyMap | None = None) -> PolicySettings:
+    """Settings from the shape of `policies/config.yaml`. Without `residency`, jurisdictions and tenants come from
+    the config's own `jurisdictions`/`tenants` keys (the CrossGuard pack's policy config), read by the residency
+    model; `gpu` keys override the platform's minimums (the pack's config may tighten them)."""
     waivers = tuple(
         ConfigWaiver(
             rule=str(w.get("rule", "")),
@@ -65,26 +64,26 @@ def settings_from(config: Mapping[str, Any], platform: Mapping[str, Any] | None 
         )
         for i, w in enumerate(config.get("waivers") or [])
     )
-    jurisdictions: dict[str, list[str]] = {}
-    raw = (platform or {}).get("jurisdictions") or config.get("jurisdictions") or {}
-    for name, value in raw.items():
-        regions = value.get("regions", []) if isinstance(value, Mapping) else value
-        jurisdictions[str(name)] = [str(r) for r in regions]
+    if residency is None:
+        residency = ResidencyMap.from_dict(
+            {"jurisdictions": config.get("jurisdictions") or {}, "tenants": config.get("tenants") or {}}
+        )
+    checkov = config.get("checkov") or {}
     return PolicySettings(
-        jurisdictions=jurisdictions,
-        gpu=GpuBounds(**{k: int(v) for k, v in gpu.items()}),
-        checkov_mandatory=frozenset(str(c) for c in (config.get("checkov") or {}).get("mandatory", [])),
-        checkov_not_applicable={
-            str(k): str(v or "").strip() for k, v in ((config.get("checkov") or {}).get("not_applicable") or {}).items()
-        },
+        residency=residency,
+        gpu=replace(GPU_MINIMUMS, **{str(k): int(v) for k, v in (config.get("gpu") or {}).items()}),
+        checkov_mandatory=frozenset(str(c) for c in checkov.get("mandatory", [])),
+        checkov_not_applicable={str(k): str(v or "").strip() for k, v in (checkov.get("not_applicable") or {}).items()},
         waivers=waivers,
     )
 
 
 def load_settings(root: Path | None = None, config_file: Path = CONFIG_FILE) -> PolicySettings:
-    """The repository's settings; jurisdictions come from `<root>/stacks/platform.yaml` when it exists."""
+    """The repository's settings; with a project `root`, its validated jurisdictions and tenants (a bad
+    `stacks/platform.yaml` raises `ConfigError`, naming the file and field)."""
     config = yaml.safe_load(config_file.read_text()) or {}
-    platform: dict[str, Any] | None = None
-    if root is not None and (root / "stacks" / "platform.yaml").is_file():
-        platform = yaml.safe_load((root / "stacks" / "platform.yaml").read_text()) or {}
-    return settings_from(config, platform)
+    if root is None:
+        return settings_from(config)
+    from components.config import load_platform
+
+    return settings_from(config, load_platform(root).residency())

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from policies.engine import Violation, own_tags
+from mlplat.graph import Graph, Resource
+from policies.engine import Violation
 from policies.rules import RULES, WAIVER_TAG_PREFIX
 from policies.settings import ConfigWaiver, PolicySettings
 
@@ -30,11 +31,11 @@ class Waiver:
         return {**self.violation.as_json(), "reason": self.reason, "via": self.via}
 
 
-def tag_waivers(resource: Mapping[str, Any]) -> dict[str, str]:
+def tag_waivers(resource: Resource) -> dict[str, str]:
     """rule id -> reason, from the resource's own `mlplat:waive:<rule>` tags (empty reasons included)."""
     return {
         key[len(WAIVER_TAG_PREFIX) :]: value.strip()
-        for key, value in own_tags(resource).items()
+        for key, value in resource.tags.items()
         if key.startswith(WAIVER_TAG_PREFIX)
     }
 
@@ -52,11 +53,11 @@ def apply_waivers(
 ) -> tuple[list[Violation], list[Waiver]]:
     """Splits findings into those that stand and those waived; adds a finding for each waiver without a reason."""
     tags: dict[tuple[str, str, str], dict[str, str]] = {}
-    for graph in graphs:
-        for resource in graph["resources"]:
+    for graph in map(Graph.of, graphs):
+        for resource in graph.resources:
             found = tag_waivers(resource)
             if found:
-                tags[(str(graph["stack"]), str(resource["type"]), str(resource["name"]))] = found
+                tags[(graph.stack, resource.type, resource.name)] = found
     standing: list[Violation] = []
     waived: list[Waiver] = []
     for violation in violations:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv-checkov with a pinned checkov, once; a second run installs nothing.
-# checkov pins boto3 and networkx, so it lives apart from .venv (REFERENCE.md: its own virtualenv).
+# checkov 3.3.30's package metadata pins boto3==1.35.49 and networkx<2.7 (`importlib.metadata.requires("checkov")`),
+# which would downgrade what moto and Ray need in .venv, so it lives in a virtualenv of its own.
 set -euo pipefail
 CHECKOV_VERSION=3.3.30
 VENV=${CHECKOV_VENV:-.venv-checkov}

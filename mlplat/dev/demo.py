@@ -3,7 +3,8 @@
 Trains a churn model, registers two versions (champion and challenger), materializes the local region's tenants'
 features into Redis, sends canary traffic through `mlplat-serve`, promotes the challenger, shifts the customers'
 behaviour, runs the drift job (which alerts and rolls the champion alias back), and checks that serving followed
-the alias without a restart. Every server is started on 127.0.0.1 and stopped at the end.
+the alias without a restart. It runs against the platform `mlplat dev up` left running (and leaves it running), or
+starts one on 127.0.0.1 and stops exactly what it started; it never stops a process it did not start.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import httpx
 import numpy as np
 
 from mlplat.dev import demo_data
-from mlplat.dev.platform import MODEL_NAME, MODELS_BUCKET, PREDICTIONS_BUCKET, DevPlatform
+from mlplat.dev.platform import MODEL_NAME, MODELS_BUCKET, PREDICTIONS_BUCKET, SERVICES, DevPlatform
 from mlplat.processes import ProcessError
 
 Step = Callable[[str], None]
@@ -190,6 +191,10 @@ def _served_versions(client: httpx.Client) -> dict[str, str]:
     return {v["variant"]: str(v["version"]) for v in body["models"]}
 
 
+def _registered(versions: dict[str, str]) -> dict[str, str]:
+    return {"champion": versions["champion"], "challenger": versions["challenger"]}
+
+
 def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -218,18 +223,48 @@ def run_drift_job(platform: DevPlatform) -> tuple[int, dict[str, Any] | None, Pa
     return code, json.loads(reports[-1].read_text()), reports[-1].with_name("report.html")
 
 
-def run_demo(platform: DevPlatform, size: DemoSize, step: Step) -> DemoResult:
-    """The whole flow; the caller stops the platform (`platform.down()`) whatever happens."""
+def running_services(platform: DevPlatform) -> list[str]:
+    """The local platform's services whose recorded process is alive."""
+    return [name for name in SERVICES if platform.pid_of(name) is not None]
+
+
+def demo_session(platform: DevPlatform, size: DemoSize, step: Step) -> tuple[DemoResult, list[str]]:
+    """`mlplat dev demo`: the flow against the running platform (left running), or against one started for it and
+    stopped afterwards. Returns the result and the services it stopped; never stops what it did not start."""
+    running = running_services(platform)
+    if running and len(running) < len(SERVICES):
+        missing = [n for n in SERVICES if n not in running]
+        raise ProcessError(
+            f"the local platform is partly running ({', '.join(running)} up, {', '.join(missing)} not); "
+            "`mlplat dev down` then `mlplat dev up` or `mlplat dev demo`"
+        )
+    if running:
+        step("using the local platform `mlplat dev up` started; it stays up")
+        return run_demo(platform, size, step, reuse=True), []
+    try:
+        return run_demo(platform, size, step), platform.stop(running_services(platform))
+    except BaseException:
+        platform.stop(running_services(platform))  # nothing ran before: all of it is ours
+        raise
+
+
+def run_demo(platform: DevPlatform, size: DemoSize, step: Step, *, reuse: bool = False) -> DemoResult:
+    """The whole flow. With `reuse`, on the running platform (its serving process included); otherwise it starts the
+    platform and the caller stops it (`platform.down()`) whatever happens."""
     started = time.monotonic()
     result = DemoResult()
-    start_platform(platform, step)
+    if not reuse:
+        start_platform(platform, step)
     result.versions = train_and_register(platform, size, step)
     step("materializing the eu-west-1 tenants' features into Redis")
     entities = materialize(platform, size, shifted=False, seed=100)
-    step("starting mlplat-serve (canary 20% to the challenger)")
-    serve = platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180)
-    serve_pid = serve.pid
+    if reuse:
+        serve_pid = platform.pid_of("serve")
+    else:
+        step("starting mlplat-serve (canary 20% to the challenger)")
+        serve_pid = platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180).pid
     with httpx.Client(base_url=platform.serve_url, timeout=30) as client:
+        _wait_for(lambda: _served_versions(client) == _registered(result.versions), 60, "serving to load the versions")
         step(f"sending {size.canary_requests} canary requests")
         result.canary_split = dict(_traffic(client, entities, size.canary_requests, size.entities_per_request, seed=1))
         refused = client.post("/v1/predict", json={"tenant": "globex-us", "entity_ids": ["c-1"]})

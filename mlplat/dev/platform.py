@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -78,6 +78,7 @@ class DevPlatform:
             redis_url=self.redis_url,
             prediction_log_uri=self.prediction_log_uri,
             residency_file=str(self.root / "stacks" / "platform.yaml"),
+            challenger_alias="challenger",
             canary_weight=canary_weight,
             alias_poll_seconds=1,
             prediction_log_sample=1.0,
@@ -90,12 +91,12 @@ class DevPlatform:
             model_name=MODEL_NAME,
             tracking_uri=self.mlflow_url,
             prediction_log_uri=self.prediction_log_uri,
-            categorical=categorical,
-            action="rollback",
-            window_minutes=30,
-            report_uri=str(self.reports_dir),
-            metrics="textfile",
-            metrics_textfile=str(self.state / "drift.prom"),
+            drift_categorical=",".join(categorical) or None,
+            drift_action="rollback",
+            drift_window_minutes=30,
+            drift_report_uri=str(self.reports_dir),
+            drift_metrics="textfile",
+            drift_metrics_textfile=str(self.state / "drift.prom"),
         )
 
     # -- processes -------------------------------------------------------------------------------------------
@@ -174,8 +175,12 @@ class DevPlatform:
 
     def down(self) -> list[str]:
         """Stops exactly the processes whose pidfiles `up` wrote, newest first."""
+        return self.stop(SERVICES)
+
+    def stop(self, names: Sequence[str]) -> list[str]:
+        """Stops these services (those of them whose recorded process is alive), newest first."""
         stopped = []
-        for name in reversed(SERVICES):
+        for name in reversed([n for n in SERVICES if n in names]):
             path = self.state / "pids" / f"{name}.pid"
             pid = self.pid_of(name)
             if pid is not None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies.references import GraphIndex, as_list
+from mlplat.graph import Graph, GraphIndex, as_list
 
 TERRAFORM_VERSION = "1.15.5"
 PROVIDER = "registry.terraform.io/hashicorp/aws"
@@ -94,26 +94,25 @@ class PlanDocument:
     addresses: dict[str, tuple[str, str]] = field(default_factory=dict)  # address -> (type token, name)
 
 
-def to_plan(graph: Mapping[str, Any]) -> PlanDocument:
+def to_plan(document: Graph | Mapping[str, Any]) -> PlanDocument:
+    graph = Graph.of(document)
     index = GraphIndex.of(graph)
     addresses: dict[str, tuple[str, str]] = {}
     address_of: dict[int, str] = {}
     taken: set[str] = set()
     for resource in index.resources:
-        mapped = terraform_type(str(resource["type"]))
+        mapped = terraform_type(resource.type)
         if mapped is None:
             continue
-        name = terraform_name(str(resource["name"]))
+        name = terraform_name(resource.name)
         while f"{mapped}.{name}" in taken:
             name += "_"
         address = f"{mapped}.{name}"
         taken.add(address)
-        addresses[address] = (str(resource["type"]), str(resource["name"]))
+        addresses[address] = resource.key
         address_of[id(resource)] = address
 
-    providers = {
-        str(r["name"]): (r.get("inputs") or {}) for r in graph["resources"] if r["type"] == "pulumi:providers:aws"
-    }
+    providers = graph.providers
     planned: list[dict[str, Any]] = []
     configured: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
@@ -131,8 +130,8 @@ def to_plan(graph: Mapping[str, Any]) -> PlanDocument:
             attribute = "arn" if isinstance(value, str) and value.startswith("arn:") else "id"
             return f"{address_of[id(target)]}.{attribute}"
 
-        values, expressions = _convert(dict(resource.get("inputs") or {}), reference, tf_type)
-        default_tags = (providers.get(str(resource.get("provider"))) or {}).get("defaultTags") or {}
+        values, expressions = _convert(dict(resource.inputs), reference, tf_type)
+        default_tags = (providers.get(resource.provider or "") or {}).get("defaultTags") or {}
         if "tags" in values or default_tags:
             inherited = default_tags.get("tags", {}) if isinstance(default_tags, Mapping) else {}
             own = values.get("tags") if isinstance(values.get("tags"), dict) else {}
@@ -178,7 +177,7 @@ def to_plan(graph: Mapping[str, Any]) -> PlanDocument:
                 "aws": {
                     "name": "aws",
                     "full_name": PROVIDER,
-                    "expressions": {"region": {"constant_value": graph["region"]}},
+                    "expressions": {"region": {"constant_value": graph.region}},
                 }
             },
             "root_module": {"resources": configured},

@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from policies.engine import Resource, StackContext, own_tags
-from policies.references import as_list
+from mlplat.graph import as_list
+from policies.engine import Resource, StackContext
 from policies.rules.registry import RULES, first, inputs_of
 
 ASG = "aws:autoscaling/group:Group"
@@ -31,7 +31,7 @@ def _instance_types(resource: Resource) -> list[str]:
 
 
 def is_gpu_pool(resource: Resource) -> bool:
-    tags = own_tags(resource)
+    tags = resource.tags
     labels = {**tags, **{str(k): str(v) for k, v in (inputs_of(resource).get("labels") or {}).items()}}
     return any(GPU_FAMILY.match(t) for t in _instance_types(resource)) or any(
         "gpu" in v.lower() for v in labels.values()
@@ -43,7 +43,7 @@ INFERENCE_WORDS = ("inference", "serving")
 
 def is_inference_pool(resource: Resource) -> bool:
     """An inference pool says so in a pool/purpose/workload/role tag or label (`inference`, `serving`) or its name."""
-    tags = own_tags(resource)
+    tags = resource.tags
     labels = {**tags, **{str(k): str(v) for k, v in (inputs_of(resource).get("labels") or {}).items()}}
     keys = ("pool", "purpose", "workload", "role")
     tagged = any(v.lower() in INFERENCE_WORDS for k, v in labels.items() if k.rsplit("/", 1)[-1] in keys)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from mlplat.graph import GraphIndex, as_list, policy_document, statements
 from policies.engine import Graph, Resource, StackContext
-from policies.references import GraphIndex, as_list, policy_document, statements
 from policies.rules.registry import RULES, first, inputs_of
 
 BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")

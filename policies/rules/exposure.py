@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from mlplat.graph import GraphIndex, as_list
 from policies.engine import Graph, Resource, StackContext
-from policies.references import GraphIndex, as_list
 from policies.rules.encryption import BUCKET_TYPES, LAUNCH_TEMPLATE, is_true
 from policies.rules.registry import PUBLIC_CIDRS, RULES, first, inputs_of
 

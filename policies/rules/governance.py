@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policies.engine import Graph, Resource, StackContext, own_tags
-from policies.references import is_cloud_resource
+from policies.engine import Graph, Resource, StackContext
 from policies.rules.registry import REQUIRED_TAGS, RULES, WAIVER_TAG_PREFIX, inputs_of
 
 FAMILY = "tags"
@@ -62,7 +61,7 @@ def provider_default_tags(graph: Graph, _: StackContext) -> Iterator[tuple[Resou
 )
 def resource_required_tags(graph: Graph, context: StackContext) -> Iterator[tuple[Resource, str]]:
     for resource in graph["resources"]:
-        if not is_cloud_resource(resource):
+        if not resource.is_cloud:
             continue
         if "tags" not in inputs_of(resource) and resource["type"] not in TAGGABLE_TYPES:
             continue
@@ -80,7 +79,7 @@ def resource_required_tags(graph: Graph, context: StackContext) -> Iterator[tupl
 )
 def tags_consistent(graph: Graph, _: StackContext) -> Iterator[tuple[Resource, str]]:
     for resource in graph["resources"]:
-        tags = own_tags(resource)
+        tags = resource.tags
         if "jurisdiction" in tags and tags["jurisdiction"] != graph["jurisdiction"]:
             yield (
                 resource,
@@ -102,6 +101,6 @@ def tags_consistent(graph: Graph, _: StackContext) -> Iterator[tuple[Resource, s
 )
 def waiver_has_reason(graph: Graph, _: StackContext) -> Iterator[tuple[Resource, str]]:
     for resource in graph["resources"]:
-        for key, value in own_tags(resource).items():
+        for key, value in resource.tags.items():
             if key.startswith(WAIVER_TAG_PREFIX) and not value.strip():
                 yield resource, f"waiver tag {key!r} has no reason"

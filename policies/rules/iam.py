@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from mlplat.graph import as_list, policy_document, statements
 from policies.engine import Resource, StackContext
-from policies.references import as_list, policy_document, statements
 from policies.rules.registry import RULES, first, inputs_of
 
 ROLE = "aws:iam/role:Role"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterator
 
+from mlplat.graph import GraphIndex, as_list
 from policies.engine import Graph, Resource, StackContext
-from policies.references import GraphIndex, as_list
 from policies.rules.encryption import LAUNCH_TEMPLATE, RDS_CLUSTER, RDS_INSTANCE
 from policies.rules.registry import RULES, first, inputs_of
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policies.engine import Graph, Resource, StackContext, own_tags
-from policies.references import GraphIndex, as_list, is_cloud_resource, policy_document, statements
+from mlplat.graph import GraphIndex, as_list, policy_document, statements
+from policies.engine import Graph, Resource, StackContext
 from policies.rules.encryption import BUCKET_TYPES, RDS_CLUSTER, RDS_INSTANCE, REPLICATION_GROUP
 from policies.rules.registry import RULES, first, inputs_of
 
@@ -26,7 +26,7 @@ FAMILY = "residency"
 
 
 def data_class(resource: Resource) -> str | None:
-    tags = own_tags(resource)
+    tags = resource.tags
     return next((tags[k].lower() for k in DATA_CLASS_TAGS if k in tags), None)
 
 
@@ -153,7 +153,7 @@ def no_cross_jurisdiction_grants(graph: Graph, context: StackContext) -> Iterato
             if "*" in principals and not statement.get("Condition"):
                 yield bucket_policy, f"grants {bucket['name']} to every principal without a condition"
             for grantee in (index.resolve(p) for p in principals):
-                if grantee is not None and is_cloud_resource(grantee):
+                if grantee is not None and grantee.is_cloud:
                     elsewhere = _jurisdiction(grantee.get("region"), context)
                     if elsewhere and elsewhere != home:
                         yield bucket_policy, f"grants {bucket['name']} to {grantee['name']} in jurisdiction {elsewhere}"

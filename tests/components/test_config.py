@@ -208,3 +208,49 @@ def test_a_public_endpoint_with_an_allowlist_is_accepted(project_copy: Path) -> 
         ),
     )
     assert load_deployment(project_copy).regional()["eu-west-1"].cluster.public_access_cidrs
+
+
+def test_an_inference_pools_on_demand_share_is_bounded_by_the_gpu_minimums(project_copy: Path) -> None:
+    from components.capacity import GPU_MINIMUMS
+
+    edit_yaml(_stack(project_copy, "eu-west-1"), lambda d: _pool(d).update(on_demand_percentage_above_base=60))
+    bounds = f"{GPU_MINIMUMS.on_demand_percentage_min}..{GPU_MINIMUMS.on_demand_percentage_max}"
+    assert any(
+        p.startswith("stacks/Pulumi.eu-west-1.yaml: mlplat:platform.gpu_pools[0].on_demand_percentage_above_base:")
+        and bounds in p
+        for p in _problems(project_copy)
+    )
+
+
+def test_policies_use_the_validated_residency_and_the_same_gpu_minimums(project_copy: Path) -> None:
+    from components.capacity import GPU_MINIMUMS
+    from policies.settings import load_settings
+
+    deployment = load_deployment(project_copy)
+    settings = load_settings(project_copy)
+    assert settings.residency == deployment.residency()
+    assert settings.gpu == GPU_MINIMUMS
+    for region in ("eu-west-1", "eu-central-1", "us-east-1", "ap-southeast-1"):
+        assert deployment.tenants_stored_in(region) == deployment.residency().tenants_in(region)
+    edit_yaml(project_copy / "stacks" / "platform.yaml", lambda d: d["tenants"]["acme-eu"].update(jurisdiction="mars"))
+    with pytest.raises(ConfigError, match=r"tenants\.acme-eu\.jurisdiction: unknown jurisdiction 'mars'"):
+        load_settings(project_copy)
+
+
+def _models() -> list[type]:
+    from pydantic import BaseModel
+
+    from components.config import models
+
+    return [m for m in vars(models).values() if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def test_every_field_has_a_user_facing_description() -> None:
+    missing, internal = [], []
+    for model in _models():
+        for name, field in model.model_fields.items():
+            if not field.description:
+                missing.append(f"{model.__name__}.{name}")
+            elif "issue" in field.description.lower():
+                internal.append(f"{model.__name__}.{name}")
+    assert not missing and not internal, (missing, internal)

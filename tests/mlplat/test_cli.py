@@ -179,3 +179,43 @@ def test_an_invoke_on_the_default_provider_fails_synthesis(project_copy: Path) -
     result = run(["synth", "us-east-1", "--out", "graphs"], cwd=project_copy)
     assert result.returncode == 2
     assert "invoke aws:index/getCallerIdentity:getCallerIdentity uses the default AWS provider" in result.stderr
+
+
+def _verdicts(report: dict[str, Any]) -> dict[str, set[tuple[str, ...]]]:
+    def key(v: dict[str, Any]) -> tuple[str, ...]:
+        return (v["rule"], v["level"], v["stack"], v["resource"]["type"], v["resource"]["name"], v["message"])
+
+    return {
+        "violations": {key(v) for v in report["violations"]},
+        "waivers": {(*key(w), w["reason"]) for w in report["waivers"]},
+    }
+
+
+def test_plan_verdicts_equal_policy_without_checkov(
+    graphs: dict[str, dict[str, Any]], tmp_path: Path, project_root: Path
+) -> None:
+    """plan runs `policy --no-checkov`'s report: the same settings (the project's jurisdictions) and waivers."""
+    edited = copy.deepcopy(graphs["eu-west-1"])
+    sg = next(r for r in edited["resources"] if r["name"] == "euw1-endpoints-sg")
+    sg["inputs"]["ingress"][0]["cidrBlocks"] = ["0.0.0.0/0"]
+    # A feature bucket in another region of the same jurisdiction: only the project's jurisdictions tell that
+    # eu-central-1 is in `eu`, so settings without them would add a residency verdict that policy does not give.
+    bucket = next(r for r in edited["resources"] if r["type"] == "aws:s3/bucket:Bucket" and "features" in r["name"])
+    bucket["region"] = "eu-central-1"
+    paths = [str(_write(tmp_path, g)) for g in (*(g for n, g in graphs.items() if n != "eu-west-1"), edited)]
+
+    policy = run(["policy", "--no-checkov", "--graph", *paths, "--format", "json"], cwd=project_root)
+    plan = run(["plan", "--graph", *paths, "--format", "json"], cwd=project_root)
+    assert policy.returncode == plan.returncode == 1, (policy.stderr, plan.stderr)
+    plan_report = json.loads(plan.stdout)
+    assert _verdicts(plan_report["policy"]) == _verdicts(json.loads(policy.stdout))
+    rules = {v[0] for v in _verdicts(plan_report["policy"])["violations"]}
+    assert {"aws-ec2-securitygroup-no-public-ingress", "mlplat-regional-stack-one-region"} <= rules
+    assert "mlplat-residency-store-jurisdiction" not in rules
+    assert plan_report["checkov"].startswith("not run")
+
+
+def test_plan_says_checkov_is_not_run(graphs: dict[str, dict[str, Any]], tmp_path: Path, project_root: Path) -> None:
+    result = run(["plan", "--graph", str(_write(tmp_path, graphs["us-east-1"]))], cwd=project_root)
+    assert result.returncode == 0, result.stderr
+    assert "checkov: not run by `mlplat plan`" in result.stdout

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import testinfra
 
-from mlplat.dev.demo import DemoResult, DemoSize, run_demo
+from mlplat.cli import main
+from mlplat.dev.demo import DemoResult, DemoSize, demo_session, run_demo
 from mlplat.dev.platform import SERVICES, DevPlatform, DevPorts
-from mlplat.processes import free_port, pid_alive
+from mlplat.processes import ProcessError, free_port, pid_alive, stop_pid
 from tests.conftest import ROOT
 
 SMALL = DemoSize(training_rows=4000, entities_per_tenant=150, canary_requests=60, shifted_requests=150)
@@ -81,3 +83,53 @@ def test_status_and_down_of_a_platform_that_is_not_running(tmp_path: Path) -> No
     platform = DevPlatform(root=ROOT, state=tmp_path / "state")
     assert all(row["pid"] is None for row in platform.status().values())
     assert platform.down() == []
+
+
+@pytest.fixture
+def stand_ins(tmp_path: Path) -> Iterator[tuple[Path, dict[str, int]]]:
+    """A state directory whose pidfiles name live processes (stand-ins for services a user started)."""
+    state = tmp_path / "state"
+    (state / "pids").mkdir(parents=True)
+    processes: dict[str, int] = {}
+    try:
+        yield state, processes
+    finally:
+        for pid in processes.values():
+            stop_pid(pid)
+
+
+def _stand_in(state: Path, processes: dict[str, int], name: str) -> None:
+    process = subprocess.Popen(["sleep", "120"])
+    processes[name] = process.pid
+    (state / "pids" / f"{name}.pid").write_text(str(process.pid))
+
+
+def test_up_and_demo_never_stop_what_they_did_not_start(
+    stand_ins: tuple[Path, dict[str, int]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state, processes = stand_ins
+    _stand_in(state, processes, "redis")
+    _stand_in(state, processes, "mlflow")
+    monkeypatch.setenv("MLPLAT_DEV_STATE", str(state))
+    assert main(["--project", str(ROOT), "dev", "up"]) == 2
+    assert "already running (redis, mlflow)" in capsys.readouterr().err
+    assert main(["--project", str(ROOT), "dev", "demo"]) == 2
+    assert "partly running" in capsys.readouterr().err
+    assert all(pid_alive(pid) for pid in processes.values()), "a process the user started was stopped"
+    platform = DevPlatform(root=ROOT, state=state)
+    with pytest.raises(ProcessError, match="partly running"):
+        demo_session(platform, SMALL, step=lambda _: None)
+    assert all(pid_alive(pid) for pid in processes.values())
+
+
+def test_demo_runs_on_the_platform_up_started_and_leaves_it_running(demo: tuple[DevPlatform, DemoResult]) -> None:
+    """After `mlplat dev up` (here: the platform the first demo left running), `mlplat dev demo` uses it."""
+    platform, first = demo
+    before = {name: platform.pid_of(name) for name in SERVICES}
+    result, stopped = demo_session(platform, SMALL, step=lambda _: None)
+    assert stopped == []
+    assert {name: platform.pid_of(name) for name in SERVICES} == before
+    assert int(result.versions["champion"]) > int(first.versions["challenger"])  # new versions, same registry
+    assert result.champion_before_rollback == result.versions["challenger"]
+    assert result.champion_after_rollback == result.versions["champion"]
+    assert result.serve_pid_unchanged and result.refused_status == 451

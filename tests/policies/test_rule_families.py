@@ -9,6 +9,7 @@ import pytest
 from policies.engine import evaluate
 from policies.rules import RULES
 from policies.settings import GpuBounds, PolicySettings
+from runtime.residency import ResidencyMap
 from tests.policies.test_rules import FLOW, S3_ENDPOINT, VPC, fired, graph
 
 # -- the families added with the policy issue ----------------------------------------------------------------
@@ -216,7 +217,7 @@ def test_internet_facing_load_balancer_group_may_take_web_traffic_only() -> None
 
 
 def test_cross_jurisdiction_replication_and_grants() -> None:
-    settings = PolicySettings(jurisdictions={"eu": ["eu-west-1", "eu-central-1"], "us": ["us-east-1"]})
+    settings = PolicySettings(ResidencyMap({"eu": ["eu-west-1", "eu-central-1"], "us": ["us-east-1"]}))
     us_bucket = dict(res("aws:s3/bucket:Bucket", "us-copy", bucket="us-copy"), region="us-east-1")
     eu_bucket = dict(res("aws:s3/bucket:Bucket", "eu-copy", bucket="eu-copy"), region="eu-central-1")
 
