@@ -159,8 +159,8 @@ def cmd_residency(args: argparse.Namespace, root: Path) -> int:
     return EXIT_FINDING if report.breaches else EXIT_OK
 
 
-def _deployment_order(graphs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(graphs, key=lambda g: g.get("kind") != "global")
+def _deployment_order(graphs: list[Graph]) -> list[Graph]:
+    return sorted(graphs, key=lambda g: g.kind != "global")
 
 
 def cmd_verify(args: argparse.Namespace, root: Path) -> int:

@@ -8,23 +8,24 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from mlplat.graph import Resource
 from mlplat.synth import GraphRecorder
 
 IDENTITY_OUTPUTS = ("arn", "keyId", "allocationId", "name", "bucket", "url", "nodeGroupName")
 _MOCK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*-id$")
 
 
-def key_of(resource: Mapping[str, Any]) -> str:
-    return f"{resource['type']}::{resource['name']}"
+def key_of(resource: Resource | Mapping[str, Any]) -> str:
+    """`type::name`, as graphs spell a dependency."""
+    resource = Resource.of(resource)
+    return f"{resource.type}::{resource.name}"
 
 
-def mock_outputs(stack: str, resource: Mapping[str, Any]) -> dict[str, str]:
+def mock_outputs(stack: str, resource: Resource) -> dict[str, str]:
     """The identity outputs the synth mocks gave `resource` (what other resources' inputs hold as references)."""
     recorder = GraphRecorder(stack)
-    state = recorder._state(
-        str(resource["type"]), str(resource["name"]), dict(resource.get("inputs") or {}), resource.get("region")
-    )
-    outputs = {"id": str(resource.get("id") or f"{resource['name']}-id")}
+    state = recorder._state(resource.type, resource.name, dict(resource.inputs), resource.region)
+    outputs = {"id": resource.id or f"{resource.name}-id"}
     outputs.update({k: str(state[k]) for k in IDENTITY_OUTPUTS if isinstance(state.get(k), str | int)})
     return outputs
 
@@ -112,8 +113,8 @@ def _alternation(values: Sequence[str]) -> re.Pattern[str]:
 
 
 def creation_order(
-    resources: Sequence[Mapping[str, Any]], edges: Mapping[str, set[str]], rank: Mapping[str, int]
-) -> list[Mapping[str, Any]]:
+    resources: Sequence[Resource], edges: Mapping[str, set[str]], rank: Mapping[str, int]
+) -> list[Resource]:
     """Dependencies first (Kahn); ties and cycles broken by the type's rank, then by graph order."""
     by_key = {key_of(r): r for r in resources}
     position = {key: i for i, key in enumerate(by_key)}
@@ -124,11 +125,11 @@ def creation_order(
             users[need].add(key)
 
     def priority(key: str) -> tuple[int, int, str]:
-        return (rank.get(str(by_key[key]["type"]), 50), position[key], key)
+        return (rank.get(by_key[key].type, 50), position[key], key)
 
     ready = [priority(k) for k, needs in waiting.items() if not needs]
     heapq.heapify(ready)
-    order: list[Mapping[str, Any]] = []
+    order: list[Resource] = []
     done: set[str] = set()
     while len(done) < len(by_key):
         if not ready:  # a cycle: start with the lowest-ranked resource still waiting

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlplat.graph import Graph, Resource
 from mlplat.verify.emulator import Clients
 from mlplat.verify.mappings import MAPPINGS
 from mlplat.verify.not_emulated import reason_not_emulated
@@ -152,12 +153,12 @@ def coverage_line(stack: StackResult) -> str:
     )
 
 
-def _expanded(graph: Mapping[str, Any]) -> dict[str, set[str]]:
+def _expanded(graph: Graph) -> dict[str, set[str]]:
     """Explicit `dependsOn`, a component standing for every resource under it."""
     children: dict[str, list[str]] = {}
-    for resource in graph["resources"]:
-        if resource.get("parent"):
-            children.setdefault(str(resource["parent"]), []).append(key_of(resource))
+    for resource in graph.resources:
+        if resource.parent:
+            children.setdefault(resource.parent, []).append(key_of(resource))
 
     def leaves(key: str) -> set[str]:
         found = {key}
@@ -165,29 +166,28 @@ def _expanded(graph: Mapping[str, Any]) -> dict[str, set[str]]:
             found |= leaves(child)
         return found
 
-    return {key_of(r): {leaf for d in r.get("dependsOn") or [] for leaf in leaves(str(d))} for r in graph["resources"]}
+    return {key_of(r): {leaf for d in r.depends_on for leaf in leaves(d)} for r in graph.resources}
 
 
-def replay(graphs: Sequence[Mapping[str, Any]], clients: Clients) -> VerifyReport:
+def replay(documents: Sequence[Graph | Mapping[str, Any]], clients: Clients) -> VerifyReport:
     """Creates every graph's AWS resources (graphs in the order given: global first), then reads each back."""
+    graphs = [Graph.of(document) for document in documents]
     table = ReferenceTable()
     mocks: dict[str, dict[str, str]] = {}
     for graph in graphs:
-        for resource in graph["resources"]:
-            if str(resource["type"]).startswith("aws:"):
-                mocks[key_of(resource)] = mock_outputs(str(graph["stack"]), resource)
+        for resource in graph.resources:
+            if resource.type.startswith("aws:"):
+                mocks[key_of(resource)] = mock_outputs(graph.stack, resource)
                 table.add(key_of(resource), mocks[key_of(resource)])
     gaps: dict[str, set[str]] = {}
     failed: dict[str, str] = {}  # resource key -> the name of what failed (itself or a dependency)
     stacks = []
     for graph in graphs:
-        aws = [r for r in graph["resources"] if str(r["type"]).startswith("aws:")]
+        aws = [r for r in graph.resources if r.type.startswith("aws:")]
         explicit = _expanded(graph)
-        edges = {
-            key_of(r): table.references(r.get("inputs") or {}, key_of(r)) | explicit.get(key_of(r), set()) for r in aws
-        }
-        result = StackResult(str(graph["stack"]))
-        result.kubernetes = sum(str(r["type"]).startswith("kubernetes:") for r in graph["resources"])
+        edges = {key_of(r): table.references(r.inputs, key_of(r)) | explicit.get(key_of(r), set()) for r in aws}
+        result = StackResult(graph.stack)
+        result.kubernetes = sum(r.type.startswith("kubernetes:") for r in graph.resources)
         for resource in creation_order(aws, edges, TYPE_RANK):
             key = key_of(resource)
             outcome = _replay_one(graph, resource, clients, table, mocks[key], gaps)
@@ -195,32 +195,32 @@ def replay(graphs: Sequence[Mapping[str, Any]], clients: Clients) -> VerifyRepor
             if blocker and outcome.status in ("refused", "differs"):
                 outcome = ResourceResult(outcome.type, outcome.name, "blocked", error=f"depends on {blocker}, refused")
             if outcome.status in ("refused", "blocked"):
-                failed[key] = blocker or f"{resource['type']} {resource['name']}"
+                failed[key] = blocker or f"{resource.type} {resource.name}"
             result.results.append(outcome)
         stacks.append(result)
     return VerifyReport(clients.endpoint_url, stacks, {t: sorted(k) for t, k in gaps.items() if k})
 
 
 def _replay_one(
-    graph: Mapping[str, Any],
-    resource: Mapping[str, Any],
+    graph: Graph,
+    resource: Resource,
     clients: Clients,
     table: ReferenceTable,
     mock: Mapping[str, str],
     gaps: dict[str, set[str]],
 ) -> ResourceResult:
-    type_token, name = str(resource["type"]), str(resource["name"])
+    type_token, name = resource.type, resource.name
     reason = reason_not_emulated(type_token)
     emulation = MAPPINGS.get(type_token)
     if reason or emulation is None:
         return ResourceResult(type_token, name, "not-emulated", error=reason or "no mapping in mlplat verify yet")
-    raw = dict(resource.get("inputs") or {})
+    raw = dict(resource.inputs)
     dangling = table.dangling(raw)
     if dangling:
         return ResourceResult(
             type_token, name, "refused", "reference", f"{', '.join(dangling)}: no resource in the graphs creates it"
         )
-    region = str(resource.get("region") or graph["region"])
+    region = resource.region or graph.region
     step = Step(resource, unwrap_secrets(table.resolve(raw)), region, clients)
     try:
         outputs = emulation.create(step)
