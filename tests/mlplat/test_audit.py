@@ -121,6 +121,7 @@ def test_audit_cli_exits_1_with_sarif(dirty_account: str, tmp_path: Path, capsys
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the whole platform replayed and audited; minutes on a loaded machine
 def test_audit_finds_nothing_in_the_account_verify_built(verified_account: VerifiedAccount) -> None:
     assert verified_account.verify.ok
     report = verified_account.audit

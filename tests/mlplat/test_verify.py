@@ -17,6 +17,7 @@ from tests.mlplat.conftest import VerifiedAccount
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the whole platform replayed and audited; minutes on a loaded machine
 def test_every_stack_replays_and_reads_back_as_declared(verified_account: VerifiedAccount) -> None:
     report = verified_account.verify
     assert report.ok, report.render("text")
