@@ -21,8 +21,9 @@ def key_of(resource: Resource | Mapping[str, Any]) -> str:
     return f"{resource.type}::{resource.name}"
 
 
-def mock_outputs(stack: str, resource: Resource) -> dict[str, str]:
-    """The identity outputs the synth mocks gave `resource` (what other resources' inputs hold as references)."""
+def mock_outputs(stack: str, entry: Resource | Mapping[str, Any]) -> dict[str, str]:
+    """The identity outputs the synth mocks gave a resource (what other resources' inputs hold as references)."""
+    resource = Resource.of(entry)
     recorder = GraphRecorder(stack)
     state = recorder._state(resource.type, resource.name, dict(resource.inputs), resource.region)
     outputs = {"id": resource.id or f"{resource.name}-id"}
