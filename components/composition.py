@@ -5,20 +5,27 @@ Providers are created here, one per region, and passed down; components never re
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_aws as aws
 
 from components import cluster_addons, eks_cluster, gpu_node_pool, interruption_handler, mlflow
 from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
-from components.feature_store import ClusterIdentity, FeatureStore, FeatureStoreArgs
+from components.feature_store import FeatureStore, FeatureStoreArgs
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.mlflow import Mlflow, MlflowArgs
 from components.model_artifacts import ModelArtifacts, ModelArtifactsArgs
-from components.naming import region_code
+from components.naming import model_bucket_name, region_code
 from components.network import RegionalNetwork, RegionalNetworkArgs
 from components.observability import Observability, ObservabilityArgs
-from components.workloads import Workloads, WorkloadsArgs, model_bucket_name
+from components.toolkit import ClusterIdentity, RegionEnv
+from components.workloads import Workloads, WorkloadsArgs
+
+# What the global stack exports and the regional stacks read through their StackReference.
+MODEL_BUCKETS_OUTPUT = "model_buckets"  # {region: bucket name}, the primary and every read replica
 
 
 def regional_provider(region: str, tags: dict[str, str]) -> aws.Provider:
@@ -38,11 +45,45 @@ def compose(deployment: Deployment, stack_name: str) -> None:
         _compose_global(deployment, stack_name, stack)
 
 
-def _account(provider: aws.Provider) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+def region_env(region: str, tags: dict[str, str], provider: aws.Provider) -> RegionEnv:
+    """The stack's environment: the account and partition the provider's credentials resolve to."""
     invoke = pulumi.InvokeOutputOptions(provider=provider)
     identity = aws.get_caller_identity_output(opts=invoke)
     partition = aws.get_partition_output(opts=invoke)
-    return identity.account_id, partition.partition
+    return RegionEnv(region=region, account_id=identity.account_id, partition=partition.partition, tags=tags)
+
+
+def global_stack_name(deployment: Deployment) -> str:
+    names = [n for n, s in deployment.stacks.items() if isinstance(s, GlobalStackConfig)]
+    if not names:
+        raise ValueError("regional stacks read the global stack's outputs, but no stack has kind: global")
+    return names[0]
+
+
+def global_stack_reference(deployment: Deployment) -> pulumi.StackReference:
+    """The global stack of this project and organization (DESIGN §2: regions read it, never the other way)."""
+    name = global_stack_name(deployment)
+    return pulumi.StackReference(
+        f"{name}-stack", stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{name}"
+    )
+
+
+def planned_global_outputs(deployment: Deployment) -> dict[str, object]:
+    """The global stack's outputs as the naming convention predicts them; `mlplat synth` answers the regional
+    stacks' StackReference with these (no engine, no state), and a test holds them to the global composition."""
+    regions = sorted({s.region for s in deployment.stacks.values()})
+    return {MODEL_BUCKETS_OUTPUT: {region: model_bucket_name(region) for region in regions}}
+
+
+def regional_model_bucket(region: str, buckets: Mapping[str, str]) -> str:
+    """This region's entry of the global stack's `model_buckets` output."""
+    try:
+        return str(buckets[region])
+    except KeyError:
+        raise ValueError(
+            f"the global stack exports no model bucket for {region}; deploy the global stack first "
+            "(it adds a read replica for every regional stack's region)"
+        ) from None
 
 
 def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalStackConfig) -> None:
@@ -50,49 +91,45 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
     prefix = deployment.prefix_for(stack_name)
     provider = regional_provider(stack.region, tags)
     opts = pulumi.ResourceOptions(provider=provider)
-    account_id, partition = _account(provider)
+    env = region_env(stack.region, tags, provider)
+    global_stack = global_stack_reference(deployment)
+    model_bucket = global_stack.require_output(MODEL_BUCKETS_OUTPUT).apply(
+        functools.partial(regional_model_bucket, stack.region)
+    )
 
     network = RegionalNetwork(
         prefix,
         RegionalNetworkArgs(
-            region=stack.region,
+            env=env,
             cidr=stack.network.cidr,
             availability_zones=stack.availability_zones(),
-            account_id=account_id,
-            partition=partition,
             cluster_name=f"{prefix}-eks",
             nat=stack.network.nat,
             flow_logs_retention_days=stack.network.flow_logs_retention_days,
             interface_endpoints=stack.network.interface_endpoints,
-            tags=tags,
         ),
         opts=opts,
     )
-    cluster = _compose_cluster(
-        stack, prefix=prefix, tags=tags, network=network, opts=opts, account_id=account_id, partition=partition
-    )
+    cluster, addons = _compose_cluster(stack, prefix=prefix, env=env, network=network, opts=opts)
     features = FeatureStore(
         prefix,
         FeatureStoreArgs(
-            region=stack.region,
+            env=env,
             tenants=deployment.tenants_stored_in(stack.region),
             vpc_id=network.vpc_id,
             intra_subnet_ids=network.intra_subnet_ids,
             s3_endpoint_id=network.s3_endpoint.id,
-            account_id=account_id,
-            partition=partition,
             settings=stack.feature_store,
             client_security_group_ids=[cluster.ref.node_security_group_id],
             cluster=ClusterIdentity(
                 oidc_provider_arn=cluster.ref.oidc_provider_arn, oidc_issuer_url=cluster.ref.oidc_issuer_url
             ),
-            tags=tags,
         ),
         opts=opts,
     )
     _compose_runtime(
-        deployment, stack, prefix=prefix, tags=tags, network=network, cluster=cluster, features=features,
-        account_id=account_id, partition=partition, opts=opts,
+        deployment, stack, prefix=prefix, env=env, network=network, cluster=cluster, addons=addons,
+        features=features, model_bucket=model_bucket, opts=opts,
     )  # fmt: skip
     pulumi.export("region", stack.region)
     pulumi.export("jurisdiction", stack.jurisdiction)
@@ -124,26 +161,19 @@ def _compose_runtime(
     stack: RegionalStackConfig,
     *,
     prefix: str,
-    tags: dict[str, str],
+    env: RegionEnv,
     network: RegionalNetwork,
     cluster: eks_cluster.EksCluster,
+    addons: cluster_addons.ClusterAddons,
     features: FeatureStore,
-    account_id: pulumi.Output[str],
-    partition: pulumi.Output[str],
+    model_bucket: pulumi.Output[str],
     opts: pulumi.ResourceOptions,
 ) -> None:
     """Observability, the serving and drift workloads and, in the primary region only, MLflow (issue 5)."""
     after_cluster = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
     observability = Observability(
         prefix,
-        ObservabilityArgs(
-            cluster=cluster.ref,
-            region=stack.region,
-            account_id=account_id,
-            partition=partition,
-            settings=stack.observability,
-            tags=tags,
-        ),
+        ObservabilityArgs(cluster=cluster.ref, env=env, settings=stack.observability),
         opts=after_cluster,
     )
     residency = deployment.residency()
@@ -152,14 +182,11 @@ def _compose_runtime(
         if stack.mlflow.enabled
         else default_tracking_uri(deployment.platform.primary_region)
     )
-    assert features.reader_role_arn is not None  # the cluster identity is always given above
     workloads = Workloads(
         prefix,
         WorkloadsArgs(
             cluster=cluster.ref,
-            region=stack.region,
-            account_id=account_id,
-            partition=partition,
+            env=env,
             settings=stack.workloads,
             tracking_uri=tracking_uri,
             residency={
@@ -175,18 +202,18 @@ def _compose_runtime(
             },
             redis_host=features.redis_host,
             redis_token_secret_arn=features.auth_secret.arn,
-            feature_key_arn=features.key.arn,
-            feature_reader_role_arn=features.reader_role_arn,
+            feature_read_policy=features.read_policy,
+            model_bucket=model_bucket,
             access_log_bucket=features.log_bucket.name,
             pushgateway_url=observability.pushgateway_url,
-            after=[observability.stack],
-            tags=tags,
+            after=[*addons.secrets_store_csi, observability.stack],
         ),
         opts=after_cluster,
     )
     exports: dict[str, object] = {
         "amp_workspace_arn": observability.workspace.arn,
         "prediction_bucket": workloads.prediction_bucket.name,
+        "serving_role_arn": workloads.serving_role.arn,
         "tracking_uri": tracking_uri,
     }
     if stack.mlflow.enabled:
@@ -194,15 +221,12 @@ def _compose_runtime(
             prefix,
             MlflowArgs(
                 cluster=cluster.ref,
-                region=stack.region,
-                account_id=account_id,
-                partition=partition,
+                env=env,
                 vpc_id=network.vpc_id,
                 intra_subnet_ids=network.intra_subnet_ids,
-                artifact_bucket=model_bucket_name(stack.region),
+                artifact_bucket=model_bucket,
                 settings=stack.mlflow,
-                after=workloads.csi,
-                tags=tags,
+                after=addons.secrets_store_csi,
             ),
             opts=after_cluster,
         )
@@ -214,22 +238,18 @@ def _compose_cluster(
     stack: RegionalStackConfig,
     *,
     prefix: str,
-    tags: dict[str, str],
+    env: RegionEnv,
     network: RegionalNetwork,
     opts: pulumi.ResourceOptions,
-    account_id: pulumi.Output[str],
-    partition: pulumi.Output[str],
-) -> eks_cluster.EksCluster:
-    """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons (issue 3).
-    Returns the cluster: `cluster.ref`, `oidc_provider_arn` and the node roles are what workloads build on."""
+) -> tuple[eks_cluster.EksCluster, cluster_addons.ClusterAddons]:
+    """EKS with its system pool, the GPU pools and their interruption handling, and the Helm add-ons.
+    Returns the cluster (`cluster.ref` is what workloads build on) and the add-ons (the CSI driver they need)."""
     config = stack.cluster
     cluster = eks_cluster.EksCluster(
         f"{prefix}-eks",
         eks_cluster.EksClusterArgs(
             cluster_name=f"{prefix}-eks",  # the name RegionalNetwork tags its subnets for
-            region=stack.region,
-            account_id=account_id,
-            partition=partition,
+            env=env,
             vpc_id=network.vpc_id,
             subnet_ids=network.private_subnet_ids,
             kubernetes_version=config.kubernetes_version,
@@ -241,7 +261,6 @@ def _compose_cluster(
             system_instance_types=config.system_pool.instance_types,
             system_size=config.system_pool.size(),
             system_disk_size_gib=config.system_pool.disk_size_gib,
-            tags=tags,
         ),
         opts=opts,
     )
@@ -256,9 +275,8 @@ def _compose_cluster(
                 instance_types=pool.instance_types,
                 mix=pool.mix(),
                 size=pool.size(),
-                partition=partition,
+                env=env,
                 root_volume_gib=pool.root_volume_gib,
-                tags=tags,
             ),
             opts=opts,
         )
@@ -270,22 +288,19 @@ def _compose_cluster(
             f"{prefix}-interruption",
             interruption_handler.InterruptionHandlerArgs(
                 cluster=cluster.ref,
-                region=stack.region,
-                account_id=account_id,
-                partition=partition,
+                env=env,
                 asg_names=[p.asg_name for p in pools],
                 asg_arns=[p.asg_arn for p in pools],
-                tags=tags,
             ),
             opts=after_nodes,
         )
-    cluster_addons.ClusterAddons(
+    addons = cluster_addons.ClusterAddons(
         f"{prefix}-addons",
         cluster_addons.ClusterAddonsArgs(
             cluster=cluster.ref,
-            region=stack.region,
+            env=env,
             spot_preferences=[(p.asg_name, p.spot_percentage_above_base) for p in pools],
-            tags=tags,
+            former_csi_parent=prefix,  # installed by Workloads(prefix) before it became an add-on
         ),
         opts=after_nodes,
     )
@@ -302,23 +317,20 @@ def _compose_cluster(
         },
     )
     pulumi.export("gpu_pool_asg_names", {pool.name: p.asg_name for pool, p in zip(stack.gpu_pools, pools, strict=True)})
-    return cluster
+    return cluster, addons
 
 
 def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackConfig) -> None:
     tags = deployment.tags_for(stack_name)
     prefix = deployment.prefix_for(stack_name)
     provider = regional_provider(stack.region, tags)
-    account_id, partition = _account(provider)
+    env = region_env(stack.region, tags, provider)
     in_primary = pulumi.ResourceOptions(provider=provider)
     # One key for what is global by nature in the primary region: container images and model artifacts.
     artifacts_key = KmsKey(
         f"{prefix}-artifacts-key",
-        KmsKeyArgs(
-            description="mlplat global artifacts (ECR images, model artifacts) in the primary region",
-            account_id=account_id,
-            partition=partition,
-            tags=tags,
+        KmsKeyArgs.for_env(
+            env, description="mlplat global artifacts (ECR images, model artifacts) in the primary region"
         ),
         opts=in_primary,
     )
@@ -326,25 +338,21 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
     registry = ContainerRegistry(
         f"{prefix}-ecr",
         ContainerRegistryArgs(
+            env=env,
             repositories=stack.registry.repositories,
             replica_regions=replica_regions,
-            account_id=account_id,
             kms_key_arn=artifacts_key.arn,
             keep_tagged_images=stack.registry.keep_tagged_images,
             expire_untagged_after_days=stack.registry.expire_untagged_after_days,
-            tags=tags,
         ),
         opts=in_primary,
     )
     models = ModelArtifacts(
         prefix,
         ModelArtifactsArgs(
-            primary_region=stack.region,
-            account_id=account_id,
-            partition=partition,
+            env=env,
             primary_key_arn=artifacts_key.arn,
             replica_providers={region: regional_provider(region, tags) for region in replica_regions},
-            tags=tags,
         ),
         opts=in_primary,
     )
@@ -352,4 +360,4 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
     pulumi.export("jurisdiction", stack.jurisdiction)
     pulumi.export("artifacts_key_arn", artifacts_key.arn)
     pulumi.export("repository_urls", registry.repository_urls)
-    pulumi.export("model_buckets", {stack.region: models.primary.name, **models.replica_buckets})
+    pulumi.export(MODEL_BUCKETS_OUTPUT, {stack.region: models.primary.name, **models.replica_buckets})

@@ -4,27 +4,28 @@ every regional stack's region, pullable only by the platform's node and workload
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
+from components.toolkit import ROLE_TAG, RegionEnv
+
 REPOSITORY_PREFIX = "mlplat"
-PULLER_TAG = "mlplat-role"
+PULLER_TAG = ROLE_TAG
 PULLER_ROLES = ("node", "workload")
 PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ContainerRegistryArgs:
+    env: RegionEnv  # the primary region
     repositories: Sequence[str]
     replica_regions: Sequence[str]
-    account_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     keep_tagged_images: int = 30
     expire_untagged_after_days: int = 7
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def lifecycle_policy(keep_tagged: int, untagged_days: int) -> str:
@@ -86,7 +87,7 @@ class ContainerRegistry(pulumi.ComponentResource):
     def __init__(self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:ContainerRegistry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = {**args.tags, "mlplat/data-class": "images"}
+        tags = args.env.tagged(**{"mlplat/data-class": "images"})
         self.repository_urls: dict[str, pulumi.Output[str]] = {}
         for repository in args.repositories:
             repo = aws.ecr.Repository(
@@ -110,7 +111,7 @@ class ContainerRegistry(pulumi.ComponentResource):
             aws.ecr.RepositoryPolicy(
                 f"{name}-{repository}-policy",
                 repository=repo.name,
-                policy=pulumi.Output.from_input(args.account_id).apply(pull_policy),
+                policy=pulumi.Output.from_input(args.env.account_id).apply(pull_policy),
                 opts=child,
             )
             self.repository_urls[repository] = repo.repository_url
@@ -138,7 +139,7 @@ class ContainerRegistry(pulumi.ComponentResource):
                         aws.ecr.ReplicationConfigurationReplicationConfigurationRuleArgs(
                             destinations=[
                                 aws.ecr.ReplicationConfigurationReplicationConfigurationRuleDestinationArgs(
-                                    region=region, registry_id=args.account_id
+                                    region=region, registry_id=args.env.account_id
                                 )
                                 for region in args.replica_regions
                             ],

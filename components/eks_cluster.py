@@ -18,6 +18,7 @@ from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
 from components.node_bootstrap import kubeconfig
 from components.node_launch import managed_policy_arn
 from components.system_node_pool import SystemNodePool, SystemNodePoolArgs
+from components.toolkit import ClusterIdentity, RegionEnv, encrypted_log_group, irsa_role
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 # Ports the control plane opens on nodes: kubelet, and the usual admission-webhook ports.
@@ -43,9 +44,7 @@ class ClusterRef:
 @dataclass(frozen=True, kw_only=True)
 class EksClusterArgs:
     cluster_name: str
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str] = "aws"
+    env: RegionEnv
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]  # private subnets: control-plane ENIs and nodes
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
@@ -58,7 +57,6 @@ class EksClusterArgs:
     system_instance_types: Sequence[str] = ("m6i.large", "m7i.large")
     system_size: PoolSize = field(default_factory=lambda: PoolSize(min_size=2, desired_size=3, max_size=6))
     system_disk_size_gib: int = 50
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -72,30 +70,25 @@ class EksCluster(pulumi.ComponentResource):
         if any(cidr.endswith("/0") for cidr in args.public_access_cidrs):
             raise ValueError(f"{name}: public_access_cidrs may not open the endpoint to the internet")
         child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
+        env = args.env
+        tags = dict(env.tags)
         pins = release(args.kubernetes_version)
-        partition = pulumi.Output.from_input(args.partition)
+        partition = pulumi.Output.from_input(env.partition)
 
         def managed_policy(policy: str) -> pulumi.Output[str]:
-            return managed_policy_arn(args.partition, policy)
+            return managed_policy_arn(env.partition, policy)
 
         secrets_key = KmsKey(
             f"{name}-secrets-key",
-            KmsKeyArgs(
-                description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}",
-                account_id=args.account_id,
-                partition=args.partition,
-                tags=tags,
-            ),
+            KmsKeyArgs.for_env(env, description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}"),
             opts=child,
         )
-        log_group = self._log_group(name, args, tags)
+        log_group = self._log_group(name, args)
         volume_key = KmsKey(
             f"{name}-volumes-key",
-            KmsKeyArgs(
+            KmsKeyArgs.for_env(
+                env,
                 description=f"EBS volumes of {args.cluster_name}'s nodes and persistent volumes",
-                account_id=args.account_id,
-                partition=args.partition,
                 service_grants=[
                     # As the AWS-managed aws/ebs key: any principal of this account, only through EC2 in this region
                     # (Auto Scaling's service-linked role launches the nodes with it).
@@ -110,17 +103,16 @@ class EksCluster(pulumi.ComponentResource):
                             "kms:CreateGrant",
                             "kms:DescribeKey",
                         ),
-                        condition=pulumi.Output.from_input(args.account_id).apply(
+                        condition=pulumi.Output.from_input(env.account_id).apply(
                             lambda account: {
                                 "StringEquals": {
                                     "kms:CallerAccount": account,
-                                    "kms:ViaService": f"ec2.{args.region}.amazonaws.com",
+                                    "kms:ViaService": f"ec2.{env.region}.amazonaws.com",
                                 }
                             }
                         ),
                     )
                 ],
-                tags=tags,
             ),
             opts=child,
         )
@@ -202,20 +194,24 @@ class EksCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
             )
 
-        def irsa_role(suffix: str, namespace: str, service_account: str, policy: str) -> aws.iam.Role:
-            irsa = aws.iam.Role(
+        identity = ClusterIdentity(oidc_provider_arn=self.oidc_provider.arn, oidc_issuer_url=issuer)
+
+        def controller_role(
+            suffix: str, service_account: str, managed: str, policy: pulumi.Input[str] | None = None
+        ) -> aws.iam.Role:
+            return irsa_role(
                 f"{name}-{suffix}-irsa",
-                assume_role_policy=pulumi.Output.all(self.oidc_provider.arn, issuer).apply(
-                    lambda v: iam_documents.irsa_trust(v[0], v[1], namespace, service_account)
-                ),
-                description=f"IRSA: {namespace}/{service_account} in {args.cluster_name}",
-                tags={**tags, "Name": f"{name}-{suffix}-irsa"},
+                cluster=identity,
+                namespace="kube-system",
+                service_account=service_account,
+                env=env,
+                purpose=f"the {suffix} add-on of {args.cluster_name}",
+                policy=policy,
+                managed_policy_arns=[managed_policy(managed)],
+                kind="controller",
+                former_policy_name=f"{name}-{suffix}-irsa-key" if policy is not None else None,
                 opts=child,
             )
-            aws.iam.RolePolicyAttachment(
-                f"{name}-{suffix}-irsa-policy", role=irsa.name, policy_arn=managed_policy(policy), opts=child
-            )
-            return irsa
 
         def addon(
             addon_name: str,
@@ -237,7 +233,7 @@ class EksCluster(pulumi.ComponentResource):
             )
 
         # Networking comes before any node can become Ready; CoreDNS and the EBS driver need nodes to run on.
-        vpc_cni = addon("vpc-cni", irsa_role("vpc-cni", "kube-system", "aws-node", "AmazonEKS_CNI_Policy"))
+        vpc_cni = addon("vpc-cni", controller_role("vpc-cni", "aws-node", "AmazonEKS_CNI_Policy"))
         kube_proxy = addon("kube-proxy")
         self.system_pool = SystemNodePool(
             f"{name}-system",
@@ -247,28 +243,26 @@ class EksCluster(pulumi.ComponentResource):
                 subnet_ids=args.subnet_ids,
                 node_security_group_id=node_sg.id,
                 volume_key_arn=volume_key.arn,
-                partition=args.partition,
+                env=env,
                 instance_types=args.system_instance_types,
                 size=args.system_size,
                 disk_size_gib=args.system_disk_size_gib,
                 wait_for=[vpc_cni, kube_proxy],
-                tags=tags,
             ),
             opts=child,
         )
         addon("coredns", after=[self.system_pool])
-        ebs_role = irsa_role("ebs-csi", "kube-system", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy")
-        aws.iam.RolePolicy(
-            f"{name}-ebs-csi-irsa-key",
-            role=ebs_role.id,
+        ebs_role = controller_role(
+            "ebs-csi",
+            "ebs-csi-controller-sa",
+            "service-role/AmazonEBSCSIDriverPolicy",
             policy=volume_key.arn.apply(iam_documents.ebs_csi_key_use),
-            opts=child,
         )
         # Its node plugin must reach the tainted GPU nodes too, or their pods' volumes never mount.
         addon("aws-ebs-csi-driver", ebs_role, [self.system_pool], {"node": {"tolerateAllTaints": True}})
 
         self.kubeconfig = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
-            lambda v: kubeconfig(cluster_name=v[0], endpoint=v[1], certificate_authority=v[2] or "", region=args.region)
+            lambda v: kubeconfig(cluster_name=v[0], endpoint=v[1], certificate_authority=v[2] or "", region=env.region)
         )
         self.provider = k8s.Provider(
             f"{name}-k8s",
@@ -304,34 +298,14 @@ class EksCluster(pulumi.ComponentResource):
             }
         )
 
-    def _log_group(self, name: str, args: EksClusterArgs, tags: Mapping[str, str]) -> aws.cloudwatch.LogGroup:
+    def _log_group(self, name: str, args: EksClusterArgs) -> aws.cloudwatch.LogGroup:
         """EKS writes control-plane logs to exactly this name; creating it first sets the key and retention."""
-        log_group_name = f"/aws/eks/{args.cluster_name}/cluster"
-        log_group_arn = pulumi.Output.all(args.partition, args.account_id).apply(
-            lambda v: f"arn:{v[0]}:logs:{args.region}:{v[1]}:log-group:{log_group_name}"
-        )
-        key = KmsKey(
-            f"{name}-logs-key",
-            KmsKeyArgs(
-                description=f"Control-plane logs of {args.cluster_name}",
-                account_id=args.account_id,
-                partition=args.partition,
-                service_grants=[
-                    ServiceGrant(
-                        principal=f"logs.{args.region}.amazonaws.com",
-                        condition={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-                    )
-                ],
-                tags=tags,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return aws.cloudwatch.LogGroup(
+        return encrypted_log_group(
             f"{name}-logs",
-            name=log_group_name,
-            retention_in_days=args.log_retention_days,
-            kms_key_id=key.arn,
-            tags={**tags, "Name": f"{name}-logs"},
+            log_group=f"/aws/eks/{args.cluster_name}/cluster",
+            env=args.env,
+            retention_days=args.log_retention_days,
+            description=f"Control-plane logs of {args.cluster_name}",
             opts=pulumi.ResourceOptions(parent=self),
         )
 

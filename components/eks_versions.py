@@ -2,7 +2,7 @@
 
 EKS add-on versions come from `aws eks describe-addon-versions --kubernetes-version <v>`; the cluster-autoscaler
 image follows the Kubernetes minor (its scheduler simulation must match the API server). Bump a row here, never
-in a component, so one diff shows what a cluster upgrade changes.
+in a component, so one diff shows what a cluster upgrade changes. Helm charts are pinned in components/toolkit/helm.py.
 """
 
 from __future__ import annotations
@@ -15,13 +15,6 @@ class EksRelease:
     kubernetes_version: str
     addons: dict[str, str]  # EKS add-on name -> pinned add-on version
     cluster_autoscaler_image_tag: str
-
-
-@dataclass(frozen=True)
-class HelmChart:
-    chart: str
-    version: str
-    repository: str | None  # None: `chart` is an OCI reference
 
 
 RELEASES: dict[str, EksRelease] = {
@@ -47,15 +40,6 @@ RELEASES: dict[str, EksRelease] = {
     ),
 }
 DEFAULT_KUBERNETES_VERSION = "1.33"
-
-CHARTS: dict[str, HelmChart] = {
-    "aws-node-termination-handler": HelmChart(
-        "aws-node-termination-handler", "0.21.0", "https://aws.github.io/eks-charts"
-    ),
-    "cluster-autoscaler": HelmChart("cluster-autoscaler", "9.43.1", "https://kubernetes.github.io/autoscaler"),
-    "metrics-server": HelmChart("metrics-server", "3.12.2", "https://kubernetes-sigs.github.io/metrics-server/"),
-    "nvidia-device-plugin": HelmChart("nvidia-device-plugin", "0.17.1", "https://nvidia.github.io/k8s-device-plugin"),
-}
 
 
 def release(kubernetes_version: str) -> EksRelease:

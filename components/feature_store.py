@@ -16,9 +16,11 @@ import pulumi_random as random
 import yaml
 
 from components.config import FeatureStoreConfig
-from components.iam_documents import document, irsa_trust
-from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
+from components.iam_documents import document
+from components.kms_key import KmsKey, KmsKeyArgs
+from components.naming import access_log_bucket_name, offline_feature_bucket_name
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
+from components.toolkit import ClusterIdentity, RegionEnv, irsa_role, logs_grant
 
 REDIS_PORT = 6379
 FEATURES_NAMESPACE = "mlplat"
@@ -27,63 +29,46 @@ WRITER_SERVICE_ACCOUNT = "feature-writer"
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClusterIdentity:
-    """The EKS cluster's OIDC provider, for IRSA roles pinned to one service account each."""
-
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
-
-
-@dataclass(frozen=True, kw_only=True)
 class FeatureStoreArgs:
-    region: str
+    env: RegionEnv
     tenants: Sequence[str]
     vpc_id: pulumi.Input[str]
     intra_subnet_ids: Sequence[pulumi.Input[str]]
     s3_endpoint_id: pulumi.Input[str]
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str] = "aws"
     settings: FeatureStoreConfig = field(default_factory=FeatureStoreConfig)
     client_security_group_ids: Sequence[pulumi.Input[str]] = ()  # e.g. the EKS nodes'; the store's own client SG too
-    cluster: ClusterIdentity | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
+    cluster: ClusterIdentity | None = None  # None: no IRSA roles (the read and write policies are still exported)
 
 
 class FeatureStore(pulumi.ComponentResource):
     def __init__(self, name: str, args: FeatureStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:FeatureStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        data_tags = {**args.tags, "mlplat/data-class": "features", "mlplat/tenants": " ".join(sorted(args.tenants))}
+        env = args.env
+        data_class = {"mlplat/data-class": "features", "mlplat/tenants": " ".join(sorted(args.tenants))}
+        data_tags = env.tagged(**data_class)
         slow_log_name = f"/mlplat/{name}/redis-slow-log"
-        arn_prefix = pulumi.Output.all(args.partition, args.account_id).apply(
-            lambda v: f"arn:{v[0]}:%s:{args.region}:{v[1]}"
-        )
 
         self.key = KmsKey(
             f"{name}-key",
-            KmsKeyArgs(
-                description=f"mlplat feature data in {args.region}; never leaves the region",
-                account_id=args.account_id,
-                partition=args.partition,
-                service_grants=[
-                    ServiceGrant(
-                        principal=f"logs.{args.region}.amazonaws.com",
-                        condition={
-                            "ArnEquals": {
-                                "kms:EncryptionContext:aws:logs:arn": arn_prefix.apply(
-                                    lambda p: f"{p % 'logs'}:log-group:{slow_log_name}"
-                                )
-                            }
-                        },
-                    )
-                ],
-                tags=data_tags,
+            KmsKeyArgs.for_env(
+                env,
+                description=f"mlplat feature data in {env.region}; never leaves the region",
+                service_grants=[logs_grant(env, slow_log_name)],
+                tags=data_class,
             ),
             opts=child,
         )
         self._offline(name, args, data_tags)
         self._online(name, args, data_tags, slow_log_name)
         self._catalog(name, args, data_tags)
+        scope = pulumi.Output.all(
+            env.partition, env.account_id, self.offline_bucket.arn, self.key.arn, self.auth_secret.arn,
+            self.glue_database.name,
+        )  # fmt: skip
+        # What a workload of this region may do with the store; serving's own role carries the read policy.
+        self.read_policy: pulumi.Output[str] = scope.apply(functools.partial(_access_for, env.region, False))
+        self.write_policy: pulumi.Output[str] = scope.apply(functools.partial(_access_for, env.region, True))
         self.reader_role_arn: pulumi.Output[str] | None = None
         self.writer_role_arn: pulumi.Output[str] | None = None
         if args.cluster is not None:
@@ -104,7 +89,7 @@ class FeatureStore(pulumi.ComponentResource):
 
     def _offline(self, name: str, args: FeatureStoreArgs, data_tags: Mapping[str, str]) -> None:
         settings = args.settings
-        log_bucket_name = f"mlplat-{name}-access-logs"
+        log_bucket_name = access_log_bucket_name(name)
         # S3 server access logs can only be delivered to SSE-S3 buckets (AWS does not support SSE-KMS targets).
         self.log_bucket = SecureBucket(
             f"{name}-access-logs",
@@ -116,7 +101,7 @@ class FeatureStore(pulumi.ComponentResource):
                     glacier_after=None,
                     expire_after=settings.access_logs_expire_after_days,
                 ),
-                extra_policy_statements=pulumi.Output.from_input(args.account_id).apply(
+                extra_policy_statements=pulumi.Output.from_input(args.env.account_id).apply(
                     lambda account: [
                         {
                             "Sid": "S3ServerAccessLogsFromThisAccount",
@@ -128,14 +113,12 @@ class FeatureStore(pulumi.ComponentResource):
                         }
                     ]
                 ),
-                tags={**args.tags, "mlplat/data-class": "logs"},
+                tags=args.env.tagged(**{"mlplat/data-class": "logs"}),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        bucket_name = f"mlplat-{name}-features-offline"
-        break_glass = pulumi.Output.all(args.partition, args.account_id).apply(
-            lambda v: f"arn:{v[0]}:iam::{v[1]}:role/{settings.break_glass_role}"
-        )
+        bucket_name = offline_feature_bucket_name(name)
+        break_glass = args.env.arn("iam", f"role/{settings.break_glass_role}", regional=False)
         only_through_endpoint = pulumi.Output.all(args.s3_endpoint_id, break_glass).apply(
             lambda v: [
                 {
@@ -176,13 +159,14 @@ class FeatureStore(pulumi.ComponentResource):
 
     def _online(self, name: str, args: FeatureStoreArgs, data_tags: Mapping[str, str], slow_log_name: str) -> None:
         settings = args.settings
+        tenants = ", ".join(sorted(args.tenants)) or "no tenants"
         child = pulumi.ResourceOptions(parent=self)
         self.client_security_group = aws.ec2.SecurityGroup(
             f"{name}-features-clients",
             vpc_id=args.vpc_id,
             description="Attach to what may read the online feature store (nodes, pods)",
             egress=[],
-            tags={**args.tags, "Name": f"{name}-features-clients"},
+            tags={**args.env.tags, "Name": f"{name}-features-clients"},
             opts=child,
         )
         redis_sg = aws.ec2.SecurityGroup(
@@ -199,7 +183,7 @@ class FeatureStore(pulumi.ComponentResource):
                 )
             ],
             egress=[],
-            tags={**args.tags, "Name": f"{name}-features-redis"},
+            tags={**args.env.tags, "Name": f"{name}-features-redis"},
             opts=child,
         )
         aws.vpc.SecurityGroupEgressRule(
@@ -248,13 +232,13 @@ class FeatureStore(pulumi.ComponentResource):
             name=slow_log_name,
             retention_in_days=settings.slow_log_retention_days,
             kms_key_id=self.key.arn,
-            tags={**args.tags, "Name": f"{name}-redis-slow-log"},
+            tags={**args.env.tags, "Name": f"{name}-redis-slow-log"},
             opts=child,
         )
         self.redis = aws.elasticache.ReplicationGroup(
             f"{name}-features",
             replication_group_id=f"{name}-features",
-            description=f"mlplat online features ({args.region}): {', '.join(sorted(args.tenants)) or 'no tenants'}",
+            description=f"mlplat online features ({args.env.region}): {tenants}",
             engine="redis",
             engine_version=settings.engine_version,
             node_type=settings.node_type,
@@ -294,7 +278,7 @@ class FeatureStore(pulumi.ComponentResource):
         self.glue_database = aws.glue.CatalogDatabase(
             f"{name}-features",
             name=f"mlplat_features_{name}",
-            description=f"Offline feature tables of {args.region}",
+            description=f"Offline feature tables of {args.env.region}",
             location_uri=self.offline_bucket.name.apply(lambda b: f"s3://{b}/tables/"),
             tags=data_tags,
             opts=child,
@@ -302,7 +286,7 @@ class FeatureStore(pulumi.ComponentResource):
         # The region's Data Catalog (one per account and region) encrypts metadata with the regional key.
         aws.glue.DataCatalogEncryptionSettings(
             f"{name}-glue-encryption",
-            catalog_id=args.account_id,
+            catalog_id=args.env.account_id,
             data_catalog_encryption_settings=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsArgs(
                 encryption_at_rest=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsEncryptionAtRestArgs(
                     catalog_encryption_mode="SSE-KMS", sse_aws_kms_key_id=self.key.arn
@@ -315,41 +299,25 @@ class FeatureStore(pulumi.ComponentResource):
         )
 
     def _roles(self, name: str, args: FeatureStoreArgs, cluster: ClusterIdentity) -> None:
-        child = pulumi.ResourceOptions(parent=self)
-        scope = pulumi.Output.all(
-            args.partition,
-            args.account_id,
-            self.offline_bucket.arn,
-            self.key.arn,
-            self.auth_secret.arn,
-            self.glue_database.name,
-        )
-        for service_account, write in ((READER_SERVICE_ACCOUNT, False), (WRITER_SERVICE_ACCOUNT, True)):
-            role = aws.iam.Role(
+        for service_account, policy in (
+            (READER_SERVICE_ACCOUNT, self.read_policy),
+            (WRITER_SERVICE_ACCOUNT, self.write_policy),
+        ):
+            role = irsa_role(
                 f"{name}-{service_account}",
-                name=f"mlplat-{name}-{service_account}",
-                description=f"IRSA: {FEATURES_NAMESPACE}/{service_account} in {args.region} only",
-                assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_url).apply(
-                    functools.partial(_trust_for, service_account)
-                ),
-                max_session_duration=3600,
-                tags={**args.tags, "mlplat-role": "workload"},
-                opts=child,
+                cluster=cluster,
+                namespace=FEATURES_NAMESPACE,
+                service_account=service_account,
+                env=args.env,
+                purpose=f"the feature store of {args.env.region} only",
+                policy=policy,
+                role_name=f"mlplat-{name}-{service_account}",
+                opts=pulumi.ResourceOptions(parent=self),
             )
-            aws.iam.RolePolicy(
-                f"{name}-{service_account}",
-                role=role.id,
-                policy=scope.apply(functools.partial(_access_for, args.region, write)),
-                opts=child,
-            )
-            if write:
+            if service_account == WRITER_SERVICE_ACCOUNT:
                 self.writer_role_arn = role.arn
             else:
                 self.reader_role_arn = role.arn
-
-
-def _trust_for(service_account: str, values: list[str]) -> str:
-    return irsa_trust(values[0], values[1], FEATURES_NAMESPACE, service_account)
 
 
 def _access_for(region: str, write: bool, values: list[str]) -> str:

@@ -3,8 +3,8 @@ spot share across several GPU instance types, with nodes tainted for GPU work an
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -15,6 +15,7 @@ from components.eks_cluster import ClusterRef
 from components.eks_versions import nvidia_ami_parameter
 from components.node_bootstrap import GPU_TAINT, node_config, user_data
 from components.node_launch import encrypted_root_volume, node_metadata_options, node_role
+from components.toolkit import RegionEnv
 
 TERMINATION_HOOK = "drain-before-terminate"
 NTH_MANAGED_TAG = "aws-node-termination-handler/managed"
@@ -29,10 +30,9 @@ class GpuNodePoolArgs:
     instance_types: Sequence[str]
     mix: CapacityMix
     size: PoolSize
-    partition: pulumi.Input[str] = "aws"
+    env: RegionEnv
     root_volume_gib: int = 200
     drain_timeout_seconds: int = 300  # how long termination waits for the handler to drain the node
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -48,10 +48,10 @@ class GpuNodePool(pulumi.ComponentResource):
         if args.purpose == "inference" and args.mix.on_demand_base < 1:
             raise ValueError(f"{name}: an inference pool keeps at least one on-demand node")
         child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
+        tags = dict(args.env.tags)
         cluster = args.cluster
 
-        role, attachments = node_role(name, args.partition, tags, child)
+        role, attachments = node_role(name, args.env, child)
         profile = aws.iam.InstanceProfile(
             f"{name}-profile", role=role.name, tags={**tags, "Name": f"{name}-profile"}, opts=child
         )

@@ -17,6 +17,16 @@ def document(statements: Sequence[Statement]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
 
 
+def merge_documents(*documents: str) -> str:
+    """One policy document holding the statements of several (their Sids must differ: IAM rejects duplicates)."""
+    statements = [statement for text in documents for statement in json.loads(text)["Statement"]]
+    sids = [s["Sid"] for s in statements if "Sid" in s]
+    duplicates = sorted({sid for sid in sids if sids.count(sid) > 1})
+    if duplicates:
+        raise ValueError(f"policy statements share Sids {duplicates}; give each statement its own")
+    return document(statements)
+
+
 def service_trust(service: str, account_id: str | None = None) -> str:
     """Lets one AWS service assume the role; with `account_id`, only when acting for this account (confused-deputy
     guard, for services that send aws:SourceAccount such as S3 replication). EC2 and EKS do not document passing it

@@ -10,12 +10,11 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 from components import iam_documents
 from components.eks_cluster import ClusterRef
-from components.eks_versions import CHARTS
 from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
+from components.toolkit import RegionEnv, helm_release, irsa_role
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-node-termination-handler"
@@ -45,13 +44,10 @@ def lifecycle_pattern(asg_names: Sequence[str]) -> dict[str, Any]:
 @dataclass(frozen=True, kw_only=True)
 class InterruptionHandlerArgs:
     cluster: ClusterRef
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str] = "aws"
+    env: RegionEnv
     asg_names: Sequence[pulumi.Input[str]]
     asg_arns: Sequence[pulumi.Input[str]]
     node_selector: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class InterruptionHandler(pulumi.ComponentResource):
@@ -60,18 +56,16 @@ class InterruptionHandler(pulumi.ComponentResource):
     def __init__(self, name: str, args: InterruptionHandlerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:InterruptionHandler", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
+        tags = dict(args.env.tags)
         key = KmsKey(
             f"{name}-queue-key",
-            KmsKeyArgs(
+            KmsKeyArgs.for_env(
+                args.env,
                 description=f"Interruption queue {name}",
-                account_id=args.account_id,
-                partition=args.partition,
                 # EventBridge encrypts what it delivers to the queue with this key.
                 service_grants=[
                     ServiceGrant(principal="events.amazonaws.com", actions=("kms:GenerateDataKey*", "kms:Decrypt"))
                 ],
-                tags=tags,
             ),
             opts=child,
         )
@@ -127,37 +121,30 @@ class InterruptionHandler(pulumi.ComponentResource):
         )
 
         cluster = args.cluster
-        role = aws.iam.Role(
+        role = irsa_role(
             f"{name}-irsa",
-            assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_url).apply(
-                lambda v: iam_documents.irsa_trust(v[0], v[1], NAMESPACE, SERVICE_ACCOUNT)
-            ),
-            description=f"IRSA: {NAMESPACE}/{SERVICE_ACCOUNT}, drains nodes of the GPU pools",
-            tags={**tags, "Name": f"{name}-irsa"},
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-irsa-policy",
-            role=role.id,
+            cluster=cluster,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            env=args.env,
+            purpose="drains nodes of the GPU pools",
             policy=pulumi.Output.all(self.queue.arn, key.arn, *args.asg_arns).apply(
                 lambda v: iam_documents.node_termination_handler(v[0], v[1], [str(a) for a in v[2:]])
             ),
+            kind="controller",
+            former_policy_name=f"{name}-irsa-policy",
             opts=child,
         )
-        chart = CHARTS["aws-node-termination-handler"]
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
             f"{name}-nth",
-            name="aws-node-termination-handler",
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            "aws-node-termination-handler",
             namespace=NAMESPACE,
             values={
                 "enableSqsTerminationDraining": True,
                 # taints a node on a notice: kube-state-metrics turns the taint into the spot-interruption alert
                 "taintNode": True,
                 "queueURL": self.queue.url,
-                "awsRegion": args.region,
+                "awsRegion": args.env.region,
                 # Left at the chart's defaults: drain only instances of groups tagged
                 # `aws-node-termination-handler/managed`, which the GPU pools carry (and propagate to instances).
                 "deleteSqsMsgIfNodeNotFound": True,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pulumi
 import pulumi_aws as aws
+
+if TYPE_CHECKING:
+    from components.toolkit.env import RegionEnv
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +34,24 @@ class KmsKeyArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     deletion_window_in_days: int = 30
     rotation_period_in_days: int = 365
+
+    @classmethod
+    def for_env(
+        cls,
+        env: RegionEnv,
+        *,
+        description: str,
+        service_grants: Sequence[ServiceGrant] = (),
+        tags: Mapping[str, str] | None = None,
+    ) -> KmsKeyArgs:
+        """A key in the component's environment; `tags` are added to the environment's."""
+        return cls(
+            description=description,
+            account_id=env.account_id,
+            partition=env.partition,
+            service_grants=service_grants,
+            tags=env.tagged(**(tags or {})),
+        )
 
 
 def key_policy(account_id: str, partition: str, grants: Sequence[ServiceGrant]) -> str:

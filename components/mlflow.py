@@ -20,8 +20,19 @@ import pulumi_kubernetes as k8s
 from components import pod_specs
 from components.config import MlflowConfig
 from components.eks_cluster import ClusterRef
-from components.iam_documents import document, irsa_trust
+from components.iam_documents import document
 from components.kms_key import KmsKey, KmsKeyArgs
+from components.toolkit import (
+    Container,
+    DisruptionBudget,
+    Placement,
+    RegionEnv,
+    WorkloadSpec,
+    app_labels,
+    deployment,
+    irsa_role,
+    secret_provider_class,
+)
 
 NAMESPACE = "mlflow"
 SERVICE_ACCOUNT = "mlflow"
@@ -48,16 +59,13 @@ ENTRYPOINT = (
 @dataclass(frozen=True, kw_only=True)
 class MlflowArgs:
     cluster: ClusterRef
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    env: RegionEnv
     vpc_id: pulumi.Input[str]
     intra_subnet_ids: Sequence[pulumi.Input[str]]
-    artifact_bucket: str  # the global model bucket of this (primary) region, e.g. mlplat-models-use1
+    artifact_bucket: pulumi.Input[str]  # the global model bucket of this (primary) region, from the global stack
     settings: MlflowConfig
-    after: Sequence[pulumi.Resource] = ()  # the Secrets Store CSI driver releases (SecretProviderClass CRD)
+    after: Sequence[pulumi.Resource] = ()  # the cluster add-ons' Secrets Store CSI driver (SecretProviderClass CRD)
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def artifact_access_policy(partition: str, region: str, account_id: str, bucket: str, prefix: str, secret: str) -> str:
@@ -103,14 +111,13 @@ class Mlflow(pulumi.ComponentResource):
     def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:Mlflow", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = {**args.tags, "mlplat/data-class": "registry"}
+        tags = args.env.tagged(**{"mlplat/data-class": "registry"})
         self.key = KmsKey(
             f"{name}-db-key",
-            KmsKeyArgs(
+            KmsKeyArgs.for_env(
+                args.env,
                 description=f"{name}: MLflow database, its master secret and Performance Insights",
-                account_id=args.account_id,
-                partition=args.partition,
-                tags=tags,
+                tags={"mlplat/data-class": "registry"},
             ),
             opts=child,
         )
@@ -211,142 +218,88 @@ class Mlflow(pulumi.ComponentResource):
         )
 
     def _tracking_server(self, name: str, args: MlflowArgs) -> None:
-        settings = args.settings
-        cluster = args.cluster
-        child = pulumi.ResourceOptions(parent=self)
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.kubernetes_provider)
-        self.role = aws.iam.Role(
+        settings, cluster, env = args.settings, args.cluster, args.env
+        self.role = irsa_role(
             f"{name}-mlflow-irsa",
-            name=f"mlplat-{name}-mlflow",
-            description=f"IRSA: {NAMESPACE}/{SERVICE_ACCOUNT}: MLflow artifacts and DB secret",
-            assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_url).apply(
-                lambda v: irsa_trust(v[0], v[1], NAMESPACE, SERVICE_ACCOUNT)
+            cluster=cluster,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            env=env,
+            purpose="MLflow artifacts and DB secret",
+            policy=pulumi.Output.all(env.partition, env.account_id, args.artifact_bucket, self.master_secret_arn).apply(
+                lambda v: artifact_access_policy(v[0], env.region, v[1], v[2], settings.artifact_prefix, v[3])
             ),
-            max_session_duration=3600,
-            tags={**args.tags, "mlplat-role": "workload", "Name": f"{name}-mlflow-irsa"},
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-mlflow-irsa",
-            role=self.role.id,
-            policy=pulumi.Output.all(args.partition, args.account_id, self.master_secret_arn).apply(
-                lambda v: artifact_access_policy(
-                    v[0], args.region, v[1], args.artifact_bucket, settings.artifact_prefix, v[2]
-                )
-            ),
-            opts=child,
+            role_name=f"mlplat-{name}-mlflow",
+            opts=pulumi.ResourceOptions(parent=self),
         )
         namespace = k8s.core.v1.Namespace(
             f"{name}-mlflow-ns",
             metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-            opts=on_cluster,
+            opts=pulumi.ResourceOptions(parent=self, provider=cluster.kubernetes_provider),
         )
         in_ns = pulumi.ResourceOptions(
             parent=self, provider=cluster.kubernetes_provider, depends_on=[namespace, *args.after]
         )
-        labels = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/part-of": "mlplat"}
-        k8s.core.v1.ServiceAccount(
-            f"{name}-mlflow-sa",
-            metadata={
-                "name": SERVICE_ACCOUNT,
-                "namespace": NAMESPACE,
-                "labels": labels,
-                "annotations": pod_specs.irsa_annotations(self.role.arn),
-            },
-            opts=in_ns,
-        )
-        secret_class = k8s.apiextensions.CustomResource(
+        labels = app_labels("mlflow")
+        credentials = [{"path": key, "objectAlias": key} for key in ("username", "password")]
+        secret_class = secret_provider_class(
             f"{name}-mlflow-db-secret",
-            api_version="secrets-store.csi.x-k8s.io/v1",
-            kind="SecretProviderClass",
-            metadata={"name": SECRET_PROVIDER_CLASS, "namespace": NAMESPACE, "labels": labels},
-            spec={
-                "provider": "aws",
-                "parameters": {
-                    "region": args.region,
-                    "usePodIdentity": "false",
-                    "objects": self.master_secret_arn.apply(
-                        lambda arn: pod_specs.aws_secret_objects(
-                            [
-                                {
-                                    "objectName": arn,
-                                    "objectType": "secretsmanager",
-                                    "jmesPath": [
-                                        {"path": "username", "objectAlias": "username"},
-                                        {"path": "password", "objectAlias": "password"},
-                                    ],
-                                }
-                            ]
-                        )
-                    ),
-                },
-            },
+            name=SECRET_PROVIDER_CLASS,
+            namespace=NAMESPACE,
+            region=env.region,
+            objects=self.master_secret_arn.apply(
+                lambda arn: [{"objectName": arn, "objectType": "secretsmanager", "jmesPath": credentials}]
+            ),
+            labels=labels,
             opts=in_ns,
         )
-        image = pulumi.Output.from_input(args.account_id).apply(
-            lambda account: pod_specs.ecr_image(account, args.region, "mlflow", settings.image_tag)
+        image = pulumi.Output.from_input(env.account_id).apply(
+            lambda account: pod_specs.ecr_image(account, env.region, "mlflow", settings.image_tag)
         )
-        artifacts = f"s3://{args.artifact_bucket}/{settings.artifact_prefix}"
-        env = {
+        environment = {
             "MLFLOW_DB_HOST": self.db.address,
             "MLFLOW_DB_PORT": str(DB_PORT),
             "MLFLOW_DB_NAME": DB_NAME,
             "MLFLOW_DB_SECRETS_DIR": SECRETS_DIR,
             "MLFLOW_PORT": str(PORT),
-            "MLFLOW_ARTIFACTS_DESTINATION": artifacts,
-            "AWS_REGION": args.region,
-            "AWS_DEFAULT_REGION": args.region,
+            "MLFLOW_ARTIFACTS_DESTINATION": pulumi.Output.concat(
+                "s3://", args.artifact_bucket, "/", settings.artifact_prefix
+            ),
+            "AWS_REGION": env.region,
+            "AWS_DEFAULT_REGION": env.region,
             "HOME": pod_specs.TMP_DIR,
         }
-        container = {
-            "name": "mlflow",
-            "image": image,
-            "imagePullPolicy": "IfNotPresent",
-            "command": ["python", "-c", ENTRYPOINT],
-            "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
-            "env": pod_specs.env_list(env),
-            "resources": pod_specs.resources("500m", "2Gi", cpu_limit="2"),
-            "livenessProbe": pod_specs.http_probe("/health", "http", period=20, delay=30),
-            "readinessProbe": pod_specs.http_probe("/health", "http", period=10),
-            "securityContext": pod_specs.container_security_context(),
-            "volumeMounts": [
+        container = Container(
+            name="mlflow",
+            image=image,
+            command=["python", "-c", ENTRYPOINT],
+            ports=[{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+            env=pod_specs.env_list(environment),
+            resources=pod_specs.resources("500m", "2Gi", cpu_limit="2"),
+            liveness=pod_specs.http_probe("/health", "http", period=20, delay=30),
+            readiness=pod_specs.http_probe("/health", "http", period=10),
+            mounts=[
                 {"name": "db-credentials", "mountPath": SECRETS_DIR, "readOnly": True},
-                {"name": "tmp", "mountPath": pod_specs.TMP_DIR},
             ],
-        }
-        self.deployment = k8s.apps.v1.Deployment(
+        )
+        self.deployment = deployment(
             f"{name}-mlflow",
-            metadata={"name": "mlflow", "namespace": NAMESPACE, "labels": labels},
-            spec={
-                "replicas": settings.replicas,
-                "selector": {"matchLabels": labels},
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": SERVICE_ACCOUNT,
-                        "automountServiceAccountToken": False,  # IRSA mounts its own token
-                        "securityContext": pod_specs.pod_security_context(),
-                        "nodeSelector": dict(args.system_node_selector),
-                        "topologySpreadConstraints": pod_specs.spread_across_zones(labels),
-                        "containers": [container],
-                        "volumes": [
-                            pod_specs.csi_secret_volume("db-credentials", SECRET_PROVIDER_CLASS),
-                            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-                        ],
-                    },
-                },
-            },
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=cluster.kubernetes_provider, depends_on=[namespace, *args.after, secret_class]
+            WorkloadSpec(
+                app="mlflow",
+                namespace=NAMESPACE,
+                service_account=SERVICE_ACCOUNT,
+                role_arn=self.role.arn,
+                replicas=settings.replicas,
+                containers=[container],
+                volumes=[
+                    pod_specs.csi_secret_volume("db-credentials", SECRET_PROVIDER_CLASS),
+                ],
+                placement=Placement(node_selector=args.system_node_selector, spread_across_zones=True),
+                disruption_budget=DisruptionBudget(max_unavailable=None, min_available=1),
             ),
-        )
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-mlflow-pdb",
-            metadata={"name": "mlflow", "namespace": NAMESPACE, "labels": labels},
-            spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
             opts=in_ns,
-        )
+            after=[secret_class],
+        ).deployment
         port = [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}]
         k8s.core.v1.Service(
             f"{name}-mlflow-svc",

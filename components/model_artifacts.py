@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from components.iam_documents import document, service_trust
 from components.kms_key import KmsKey, KmsKeyArgs
-from components.naming import region_code
+from components.naming import model_bucket_name, region_code
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
+from components.toolkit import RegionEnv
 
 MODELS_LIFECYCLE = Lifecycle(
     infrequent_access_after=90, glacier_after=None, expire_after=None, noncurrent_expire_after=90
@@ -22,22 +23,20 @@ MODELS_LIFECYCLE = Lifecycle(
 
 @dataclass(frozen=True, kw_only=True)
 class ModelArtifactsArgs:
-    primary_region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    env: RegionEnv  # the primary region
     primary_key_arn: pulumi.Input[str]
     replica_providers: Mapping[str, aws.Provider]  # region -> that region's provider
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class ModelArtifacts(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelArtifactsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:ModelArtifacts", name, None, opts)
-        tags = {**args.tags, "mlplat/data-class": "models"}
+        env = args.env
+        tags = env.tagged(**{"mlplat/data-class": "models"})
         self.primary = SecureBucket(
             f"{name}-models",
             SecureBucketArgs(
-                bucket_name=f"mlplat-models-{region_code(args.primary_region)}",
+                bucket_name=model_bucket_name(env.region),
                 kms_key_arn=args.primary_key_arn,
                 lifecycle=MODELS_LIFECYCLE,
                 tags=tags,
@@ -51,18 +50,17 @@ class ModelArtifacts(pulumi.ComponentResource):
             in_region = pulumi.ResourceOptions(parent=self, provider=provider)
             key = KmsKey(
                 f"{name}-models-{code}-key",
-                KmsKeyArgs(
+                KmsKeyArgs.for_env(
+                    env.in_region(region),
                     description=f"mlplat model artifacts replica in {region}",
-                    account_id=args.account_id,
-                    partition=args.partition,
-                    tags=tags,
+                    tags={"mlplat/data-class": "models"},
                 ),
                 opts=in_region,
             )
             replica = SecureBucket(
                 f"{name}-models-{code}",
                 SecureBucketArgs(
-                    bucket_name=f"mlplat-models-{code}", kms_key_arn=key.arn, lifecycle=MODELS_LIFECYCLE, tags=tags
+                    bucket_name=model_bucket_name(region), kms_key_arn=key.arn, lifecycle=MODELS_LIFECYCLE, tags=tags
                 ),
                 opts=in_region,
             )
@@ -79,10 +77,10 @@ class ModelArtifacts(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-models-replication",
             description="S3 replication of model artifacts to the regional read buckets",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+            assume_role_policy=pulumi.Output.from_input(args.env.account_id).apply(
                 functools.partial(service_trust, "s3.amazonaws.com")
             ),
-            tags=dict(args.tags),
+            tags=dict(args.env.tags),
             opts=child,
         )
         policy = pulumi.Output.all(
@@ -90,7 +88,7 @@ class ModelArtifacts(pulumi.ComponentResource):
             args.primary_key_arn,
             [t[1].arn for t in targets],
             [t[2].arn for t in targets],
-        ).apply(lambda v: replication_policy(args.primary_region, v[0], v[1], v[2], v[3]))
+        ).apply(lambda v: replication_policy(args.env.region, v[0], v[1], v[2], v[3]))
         aws.iam.RolePolicy(f"{name}-models-replication", role=role.id, policy=policy, opts=child)
         aws.s3.BucketReplicationConfig(
             f"{name}-models-replication",

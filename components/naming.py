@@ -25,3 +25,24 @@ def region_code(region: str) -> str:
     if direction not in _DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r} in region {region!r}")
     return f"{area}{_DIRECTIONS[direction]}{parts[-1]}"
+
+
+def model_bucket_name(region: str) -> str:
+    """The global stack's model-artifact bucket in `region`: the primary, or the read replica of a regional stack's
+    region (components/model_artifacts.py creates them; regional stacks read the names from the global stack)."""
+    return f"mlplat-models-{region_code(region)}"
+
+
+def prediction_bucket_name(region: str) -> str:
+    """A regional stack's prediction log (components/workloads.py)."""
+    return f"mlplat-predictions-{region_code(region)}"
+
+
+def access_log_bucket_name(prefix: str) -> str:
+    """The S3 server-access-log bucket of a regional stack (`prefix` is its resource prefix, e.g. `euw1`)."""
+    return f"mlplat-{prefix}-access-logs"
+
+
+def offline_feature_bucket_name(prefix: str) -> str:
+    """The offline feature store of a regional stack."""
+    return f"mlplat-{prefix}-features-offline"

@@ -5,28 +5,26 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
 from components.cidr import plan_subnets
-from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
+from components.iam_documents import service_trust
+from components.toolkit import RegionEnv, encrypted_log_group
 
 
 @dataclass(frozen=True, kw_only=True)
 class RegionalNetworkArgs:
-    region: str
+    env: RegionEnv
     cidr: ipaddress.IPv4Network
     availability_zones: Sequence[str]
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str] = "aws"
     cluster_name: str | None = None  # subnets are tagged for this EKS cluster's load balancers
     nat: Literal["per_az", "single"] = "per_az"
     flow_logs_retention_days: int = 365
     interface_endpoints: Sequence[str] = ("ecr.api", "ecr.dkr", "sts", "logs")
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class RegionalNetwork(pulumi.ComponentResource):
@@ -36,7 +34,7 @@ class RegionalNetwork(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegionalNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:RegionalNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
+        tags = dict(args.env.tags)
 
         def named(resource_name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
             return {**tags, "Name": resource_name, **(extra or {})}
@@ -145,7 +143,7 @@ class RegionalNetwork(pulumi.ComponentResource):
         self.s3_endpoint = aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=self.vpc.id,
-            service_name=f"com.amazonaws.{args.region}.s3",
+            service_name=f"com.amazonaws.{args.env.region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=[rt.id for rt in [*private_route_tables, intra_rt]],
             tags=named(f"{name}-s3"),
@@ -172,7 +170,7 @@ class RegionalNetwork(pulumi.ComponentResource):
             aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",
                 vpc_id=self.vpc.id,
-                service_name=f"com.amazonaws.{args.region}.{service}",
+                service_name=f"com.amazonaws.{args.env.region}.{service}",
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
                 subnet_ids=[s.id for s in private_subnets],
@@ -200,50 +198,16 @@ class RegionalNetwork(pulumi.ComponentResource):
     def _flow_logs(self, name: str, args: RegionalNetworkArgs, tags: Mapping[str, str]) -> None:
         """Every accepted and rejected flow, to a KMS-encrypted log group that expires on purpose."""
         child = pulumi.ResourceOptions(parent=self)
-        log_group_name = f"/mlplat/{name}/vpc-flow-logs"
-        log_group_arn = pulumi.Output.all(args.partition, args.account_id).apply(
-            lambda v: f"arn:{v[0]}:logs:{args.region}:{v[1]}:log-group:{log_group_name}"
-        )
-        key = KmsKey(
-            f"{name}-flow-logs-key",
-            KmsKeyArgs(
-                description=f"VPC flow logs of {name}",
-                account_id=args.account_id,
-                partition=args.partition,
-                service_grants=[
-                    ServiceGrant(
-                        principal=f"logs.{args.region}.amazonaws.com",
-                        condition={
-                            "ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn},
-                        },
-                    )
-                ],
-                tags=tags,
-            ),
-            opts=child,
-        )
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
             f"{name}-flow-logs",
-            name=log_group_name,
-            retention_in_days=args.flow_logs_retention_days,
-            kms_key_id=key.arn,
-            tags={**tags, "Name": f"{name}-flow-logs"},
+            log_group=f"/mlplat/{name}/vpc-flow-logs",
+            env=args.env,
+            retention_days=args.flow_logs_retention_days,
+            description=f"VPC flow logs of {name}",
             opts=child,
         )
-        trust = pulumi.Output.from_input(args.account_id).apply(
-            lambda account: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                        }
-                    ],
-                }
-            )
+        trust = pulumi.Output.from_input(args.env.account_id).apply(
+            lambda account: service_trust("vpc-flow-logs.amazonaws.com", account)
         )
         role = aws.iam.Role(
             f"{name}-flow-logs-role",

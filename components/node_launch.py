@@ -6,6 +6,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam_documents import service_trust
+from components.toolkit import ROLE_TAG, RegionEnv
 
 # What a node needs and nothing more: join the cluster and pull images. The VPC CNI has its own IRSA role.
 NODE_MANAGED_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
@@ -41,7 +42,7 @@ def managed_policy_arn(partition: pulumi.Input[str], policy: str) -> pulumi.Outp
 
 
 def node_role(
-    name: str, partition: pulumi.Input[str], tags: dict[str, str], opts: pulumi.ResourceOptions
+    name: str, env: RegionEnv, opts: pulumi.ResourceOptions
 ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
     """The EC2 role of a pool's nodes, with exactly the managed policies in NODE_MANAGED_POLICIES."""
     role = aws.iam.Role(
@@ -49,12 +50,12 @@ def node_role(
         assume_role_policy=service_trust("ec2.amazonaws.com"),
         description=f"Nodes of the {name} pool",
         # The ECR repository policies let roles tagged mlplat-role=node pull (components/container_registry.py).
-        tags={**tags, "Name": f"{name}-node-role", "mlplat-role": "node"},
+        tags=env.tagged(**{"Name": f"{name}-node-role", ROLE_TAG: "node"}),
         opts=opts,
     )
     attachments = [
         aws.iam.RolePolicyAttachment(
-            f"{name}-{policy}", role=role.name, policy_arn=managed_policy_arn(partition, policy), opts=opts
+            f"{name}-{policy}", role=role.name, policy_arn=managed_policy_arn(env.partition, policy), opts=opts
         )
         for policy in NODE_MANAGED_POLICIES
     ]

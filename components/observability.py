@@ -17,9 +17,9 @@ import pulumi_kubernetes as k8s
 from components import alert_rules, pod_specs
 from components.config import ObservabilityConfig
 from components.eks_cluster import ClusterRef
-from components.eks_versions import HelmChart
-from components.iam_documents import document, irsa_trust
+from components.iam_documents import document
 from components.kms_key import KmsKey, KmsKeyArgs, ServiceGrant
+from components.toolkit import RegionEnv, helm_release, irsa_role, logs_grant
 
 NAMESPACE = "monitoring"
 PROMETHEUS_RELEASE = "kube-prometheus-stack"
@@ -28,28 +28,15 @@ PUSHGATEWAY_RELEASE = "prometheus-pushgateway"
 PUSHGATEWAY_URL = f"http://{PUSHGATEWAY_RELEASE}.{NAMESPACE}.svc.cluster.local:9091"
 DASHBOARDS_DIR = Path(__file__).parent / "dashboards"
 DASHBOARD_LABEL = "grafana_dashboard"  # the kube-prometheus-stack Grafana sidecar's default label
-# Pinned charts; versions are published releases, not verified against a live repository from here.
-CHARTS = {
-    PROMETHEUS_RELEASE: HelmChart(
-        "kube-prometheus-stack", "65.1.1", "https://prometheus-community.github.io/helm-charts"
-    ),
-    PUSHGATEWAY_RELEASE: HelmChart(
-        "prometheus-pushgateway", "2.14.0", "https://prometheus-community.github.io/helm-charts"
-    ),
-    "dcgm-exporter": HelmChart("dcgm-exporter", "3.6.1", "https://nvidia.github.io/dcgm-exporter/helm-charts"),
-}
 LOG_GROUPS = ("application", "dataplane", "host")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ObservabilityArgs:
     cluster: ClusterRef
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    env: RegionEnv
     settings: ObservabilityConfig
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def remote_write_policy(workspace_arn: str) -> str:
@@ -77,38 +64,25 @@ class Observability(pulumi.ComponentResource):
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:Observability", name, None, opts)
         self._name, self._args = name, args
-        settings, cluster = args.settings, args.cluster
+        settings, cluster, env = args.settings, args.cluster, args.env
         child = pulumi.ResourceOptions(parent=self)
         self.on_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.kubernetes_provider)
         cluster_name = f"{name}"
         log_group_names = [f"/mlplat/{cluster_name}/{kind}" for kind in LOG_GROUPS]
         self.key = KmsKey(
             f"{name}-obs-key",
-            KmsKeyArgs(
+            KmsKeyArgs.for_env(
+                env,
                 description=f"{name}: Managed Prometheus workspace and the platform's log groups",
-                account_id=args.account_id,
-                partition=args.partition,
                 service_grants=[
-                    ServiceGrant(
-                        principal=f"logs.{args.region}.amazonaws.com",
-                        condition=pulumi.Output.all(args.partition, args.account_id).apply(
-                            lambda v: {
-                                "ArnLike": {
-                                    "kms:EncryptionContext:aws:logs:arn": (
-                                        f"arn:{v[0]}:logs:{args.region}:{v[1]}:log-group:/mlplat/{cluster_name}/*"
-                                    )
-                                }
-                            }
-                        ),
-                    ),
+                    logs_grant(env, f"/mlplat/{cluster_name}/*"),
                     ServiceGrant(
                         principal="aps.amazonaws.com",
-                        condition=pulumi.Output.from_input(args.account_id).apply(
+                        condition=pulumi.Output.from_input(env.account_id).apply(
                             lambda account: {"StringEquals": {"aws:SourceAccount": account}}
                         ),
                     ),
                 ],
-                tags=args.tags,
             ),
             opts=child,
         )
@@ -118,7 +92,7 @@ class Observability(pulumi.ComponentResource):
                 name=group,
                 retention_in_days=settings.log_retention_days,
                 kms_key_id=self.key.arn,
-                tags={**args.tags, "Name": group},
+                tags={**env.tags, "Name": group},
                 opts=child,
             )
             for kind, group in zip(LOG_GROUPS, log_group_names, strict=True)
@@ -127,24 +101,18 @@ class Observability(pulumi.ComponentResource):
             f"{name}-amp",
             alias=f"mlplat-{name}",
             kms_key_arn=self.key.arn,
-            tags={**args.tags, "Name": f"mlplat-{name}"},
+            tags={**env.tags, "Name": f"mlplat-{name}"},
             opts=child,
         )
-        self.remote_write_role = aws.iam.Role(
+        self.remote_write_role = irsa_role(
             f"{name}-amp-remote-write",
-            name=f"mlplat-{name}-amp-remote-write",
-            description=f"IRSA: {NAMESPACE}/{PROMETHEUS_SERVICE_ACCOUNT}: remote write to one AMP workspace",
-            assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_url).apply(
-                lambda v: irsa_trust(v[0], v[1], NAMESPACE, PROMETHEUS_SERVICE_ACCOUNT)
-            ),
-            max_session_duration=3600,
-            tags={**args.tags, "mlplat-role": "workload", "Name": f"{name}-amp-remote-write"},
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-amp-remote-write",
-            role=self.remote_write_role.id,
+            cluster=cluster,
+            namespace=NAMESPACE,
+            service_account=PROMETHEUS_SERVICE_ACCOUNT,
+            env=env,
+            purpose="remote write to one AMP workspace",
             policy=self.workspace.arn.apply(remote_write_policy),
+            role_name=f"mlplat-{name}-amp-remote-write",
             opts=child,
         )
         self.namespace = k8s.core.v1.Namespace(
@@ -212,20 +180,10 @@ class Observability(pulumi.ComponentResource):
     def _chart(
         self, key: str, values: pulumi.Input[dict], after: pulumi.ResourceOptions | None = None
     ) -> k8s.helm.v3.Release:
-        chart = CHARTS[key]
         opts = after or pulumi.ResourceOptions(
             parent=self, provider=self._args.cluster.kubernetes_provider, depends_on=[self.namespace]
         )
-        return k8s.helm.v3.Release(
-            f"{self._name}-{key}",
-            name=key,
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
-            namespace=NAMESPACE,
-            values=values,
-            opts=opts,
-        )
+        return helm_release(f"{self._name}-{key}", key, namespace=NAMESPACE, values=values, opts=opts)
 
     def _prometheus_values(self) -> dict:
         args, settings = self._args, self._args.settings
@@ -253,11 +211,11 @@ class Observability(pulumi.ComponentResource):
                     "remoteWrite": [
                         {
                             "url": remote_write_url,
-                            "sigv4": {"region": args.region},
+                            "sigv4": {"region": args.env.region},
                             "queueConfig": {"maxSamplesPerSend": 1000, "maxShards": 200, "capacity": 2500},
                         }
                     ],
-                    "externalLabels": {"region": args.region, "cluster": self._name},
+                    "externalLabels": {"region": args.env.region, "cluster": self._name},
                     # pick up every ServiceMonitor / PrometheusRule, not only those labelled with the release
                     "serviceMonitorSelectorNilUsesHelmValues": False,
                     "podMonitorSelectorNilUsesHelmValues": False,

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from components.capacity import PoolSize
 from components.node_launch import encrypted_root_volume, node_metadata_options, node_role
+from components.toolkit import RegionEnv
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,13 +20,12 @@ class SystemNodePoolArgs:
     subnet_ids: Sequence[pulumi.Input[str]]
     node_security_group_id: pulumi.Input[str]
     volume_key_arn: pulumi.Input[str]
-    partition: pulumi.Input[str] = "aws"
+    env: RegionEnv
     instance_types: Sequence[str] = ("m6i.large", "m7i.large")
     size: PoolSize = field(default_factory=lambda: PoolSize(min_size=2, desired_size=3, max_size=6))
     disk_size_gib: int = 50
     labels: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
     wait_for: Sequence[pulumi.Resource] = ()  # what nodes need before they can become Ready (the VPC CNI add-on)
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class SystemNodePool(pulumi.ComponentResource):
@@ -34,8 +34,8 @@ class SystemNodePool(pulumi.ComponentResource):
     def __init__(self, name: str, args: SystemNodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplat:index:SystemNodePool", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
-        role, attachments = node_role(name, args.partition, tags, child)
+        tags = dict(args.env.tags)
+        role, attachments = node_role(name, args.env, child)
         template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description=f"{name}: IMDSv2, encrypted gp3 root; EKS picks the AL2023 AMI and bootstraps it",

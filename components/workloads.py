@@ -1,6 +1,7 @@
 """The runtime workloads of a regional cluster, in namespace `mlplat`: the serving Deployment on the inference GPU
-pool (PDB, HPA, ServiceMonitor), the drift CronJob, the residency ConfigMap both read, the regional prediction-log
-bucket, and the Secrets Store CSI driver (AWS provider) that mounts Secrets Manager secrets as files.
+pool (its own IRSA role, PDB, HPA, ServiceMonitor), the drift CronJob, the residency ConfigMap both read, and the
+regional prediction-log bucket under its own KMS key. The Secrets Store CSI driver that mounts the feature store's
+token is a cluster add-on (components/cluster_addons.py); `after` carries it.
 
 Both containers get exactly the `MLPLAT_*` environment `mlplat dev` sets, built by `ServingEnvironment` and
 `DriftEnvironment` (components/runtime_settings.py)."""
@@ -11,22 +12,33 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import yaml
 
 from components import pod_specs
 from components.config import WorkloadsConfig
 from components.eks_cluster import ClusterRef
-from components.eks_versions import HelmChart
-from components.feature_store import FEATURES_NAMESPACE, READER_SERVICE_ACCOUNT
-from components.iam_documents import document, irsa_trust
-from components.naming import region_code
+from components.feature_store import FEATURES_NAMESPACE
+from components.iam_documents import document, merge_documents
+from components.kms_key import KmsKey, KmsKeyArgs
+from components.naming import prediction_bucket_name
 from components.runtime_settings import DriftEnvironment, ServingEnvironment
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
+from components.toolkit import (
+    Container,
+    Placement,
+    RegionEnv,
+    WorkloadSpec,
+    app_labels,
+    deployment,
+    irsa_role,
+    pod_spec,
+    secret_provider_class,
+    service_account,
+)
 
 NAMESPACE = FEATURES_NAMESPACE  # "mlplat": the feature store's IRSA roles trust service accounts here
-SERVING_SERVICE_ACCOUNT = READER_SERVICE_ACCOUNT  # serving reuses the feature store's reader role
+SERVING_SERVICE_ACCOUNT = "serving"
 DRIFT_SERVICE_ACCOUNT = "drift"
 SERVING_PORT = 8080
 RESIDENCY_DIR = "/etc/mlplat/residency"
@@ -36,94 +48,72 @@ REDIS_TOKEN_FILE = f"{SECRETS_DIR}/redis-token"
 MODEL_CACHE_DIR = "/var/cache/mlplat/models"
 INFERENCE_POOL = "inference"
 PREDICTIONS_PREFIX = "predictions"
-# Pinned charts; versions are published releases, not verified against a live repository from here.
-CSI_CHARTS = {
-    "secrets-store-csi-driver": HelmChart(
-        "secrets-store-csi-driver", "1.4.7", "https://kubernetes-sigs.github.io/secrets-store-csi-driver/charts"
-    ),
-    "secrets-store-csi-driver-provider-aws": HelmChart(
-        "secrets-store-csi-driver-provider-aws", "0.3.9", "https://aws.github.io/secrets-store-csi-driver-provider-aws"
-    ),
-}
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkloadsArgs:
     cluster: ClusterRef
-    region: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    env: RegionEnv
     settings: WorkloadsConfig
     tracking_uri: str
     residency: Mapping[str, object]  # {"jurisdictions": ..., "tenants": ...} in the shape of stacks/platform.yaml
     redis_host: pulumi.Input[str]
     redis_token_secret_arn: pulumi.Input[str]
-    feature_key_arn: pulumi.Input[str]  # the regional feature-store key: predictions hold features
-    feature_reader_role_arn: pulumi.Input[str]
+    feature_read_policy: pulumi.Input[str]  # FeatureStore.read_policy: what serving may read of the store
+    model_bucket: pulumi.Input[str]  # the global stack's model bucket in this region (its StackReference output)
     access_log_bucket: pulumi.Input[str]
     pushgateway_url: str
-    after: Sequence[pulumi.Resource] = ()  # e.g. the kube-prometheus-stack release (ServiceMonitor CRD)
+    after: Sequence[pulumi.Resource] = ()  # the CSI driver releases and kube-prometheus-stack (their CRDs)
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def model_bucket_name(region: str) -> str:
-    """The global stack's model bucket in this region (primary or read replica, see ModelArtifacts)."""
-    return f"mlplat-models-{region_code(region)}"
-
-
-def prediction_bucket_name(region: str) -> str:
-    return f"mlplat-predictions-{region_code(region)}"
-
-
-def _kms_through_s3(partition: str, region: str, account_id: str, bucket: str, actions: Sequence[str]) -> dict:
+def _kms_through_s3(key: str, region: str, bucket_arn: str, actions: Sequence[str]) -> dict:
     return {
         "Effect": "Allow",
         "Action": list(actions),
-        "Resource": f"arn:{partition}:kms:{region}:{account_id}:key/*",
+        "Resource": key,
         "Condition": {
             "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
-            "ArnLike": {"kms:EncryptionContext:aws:s3:arn": f"arn:{partition}:s3:::{bucket}"},
+            "ArnLike": {"kms:EncryptionContext:aws:s3:arn": bucket_arn},
         },
     }
 
 
-def serving_policy(partition: str, region: str, account_id: str, model_prefix: str) -> str:
-    """Added to the feature reader: read this region's model bucket, append to this region's prediction log."""
-    models, predictions = model_bucket_name(region), prediction_bucket_name(region)
+def serving_policy(
+    partition: str, region: str, account_id: str, model_bucket: str, prediction_key_arn: str, model_prefix: str
+) -> str:
+    """Serving's own access beside the feature store's read policy: read this region's model bucket, append to
+    this region's prediction log under its key."""
+    models = f"arn:{partition}:s3:::{model_bucket}"
+    predictions = f"arn:{partition}:s3:::{prediction_bucket_name(region)}"
+    any_key_here = f"arn:{partition}:kms:{region}:{account_id}:key/*"  # the replica's key lives in the global stack
     return document(
         [
-            {
-                "Sid": "ListModels",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": f"arn:{partition}:s3:::{models}",
-            },
+            {"Sid": "ListModels", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": models},
             {
                 "Sid": "ReadModels",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                "Resource": f"arn:{partition}:s3:::{models}/*",
+                "Resource": f"{models}/*",
             },
             {
                 "Sid": "WritePredictionLog",
                 "Effect": "Allow",
                 "Action": "s3:PutObject",
-                "Resource": f"arn:{partition}:s3:::{predictions}/{model_prefix}/*",
+                "Resource": f"{predictions}/{model_prefix}/*",
             },
-            {"Sid": "ModelKey", **_kms_through_s3(partition, region, account_id, models, ["kms:Decrypt"])},
+            {"Sid": "ModelKey", **_kms_through_s3(any_key_here, region, models, ["kms:Decrypt"])},
             {
                 "Sid": "PredictionKey",
-                **_kms_through_s3(partition, region, account_id, predictions, ["kms:GenerateDataKey", "kms:Decrypt"]),
+                **_kms_through_s3(prediction_key_arn, region, predictions, ["kms:GenerateDataKey", "kms:Decrypt"]),
             },
         ]
     )
 
 
-def drift_policy(partition: str, region: str, account_id: str, model_prefix: str) -> str:
+def drift_policy(partition: str, region: str, account_id: str, prediction_key_arn: str, model_prefix: str) -> str:
     """The drift job: read this region's prediction log of its model, write its reports beside it."""
-    predictions = prediction_bucket_name(region)
-    bucket_arn = f"arn:{partition}:s3:::{predictions}"
+    bucket_arn = f"arn:{partition}:s3:::{prediction_bucket_name(region)}"
     return document(
         [
             {
@@ -147,7 +137,7 @@ def drift_policy(partition: str, region: str, account_id: str, model_prefix: str
             },
             {
                 "Sid": "PredictionKey",
-                **_kms_through_s3(partition, region, account_id, predictions, ["kms:Decrypt", "kms:GenerateDataKey"]),
+                **_kms_through_s3(prediction_key_arn, region, bucket_arn, ["kms:Decrypt", "kms:GenerateDataKey"]),
             },
             {
                 "Sid": "RetrainEvents",
@@ -164,42 +154,40 @@ class Workloads(pulumi.ComponentResource):
         super().__init__("mlplat:index:Workloads", name, None, opts)
         self._args = args
         self._name = name
-        settings = args.settings
-        cluster = args.cluster
+        env, settings, cluster = args.env, args.settings, args.cluster
         child = pulumi.ResourceOptions(parent=self)
         self.on_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.kubernetes_provider)
+        data_tags = {"mlplat/data-class": "features", "mlplat/residency": env.region}
+        # Predictions hold features: a key of their own, in this region, beside the feature store's.
+        self.prediction_key = KmsKey(
+            f"{name}-predictions-key",
+            KmsKeyArgs.for_env(
+                env, description=f"mlplat prediction log in {env.region}; never leaves the region", tags=data_tags
+            ),
+            opts=child,
+        )
         self.prediction_bucket = SecureBucket(
             f"{name}-predictions",
             SecureBucketArgs(
-                bucket_name=prediction_bucket_name(args.region),
-                kms_key_arn=args.feature_key_arn,
+                bucket_name=prediction_bucket_name(env.region),
+                kms_key_arn=self.prediction_key.arn,
                 lifecycle=Lifecycle(
                     infrequent_access_after=30, glacier_after=None, expire_after=settings.prediction_log_expire_days
                 ),
                 access_log_bucket=args.access_log_bucket,
-                tags={**args.tags, "mlplat/data-class": "features", "mlplat/residency": args.region},
+                tags=env.tagged(**data_tags),
             ),
             opts=child,
         )
         self.model_prefix = f"{PREDICTIONS_PREFIX}/{settings.model_name}"
-        self.prediction_log_uri = f"s3://{prediction_bucket_name(args.region)}/{self.model_prefix}"
-        self.csi = [
-            self._chart(
-                key,
-                "kube-system",
-                {"syncSecret": {"enabled": False}, "enableSecretRotation": True}
-                if key == "secrets-store-csi-driver"
-                else {"secrets-store-csi-driver": {"install": False}},
-            )
-            for key in CSI_CHARTS
-        ]
+        self.prediction_log_uri = f"s3://{prediction_bucket_name(env.region)}/{self.model_prefix}"
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
             opts=self.on_cluster,
         )
         self.in_ns = pulumi.ResourceOptions(
-            parent=self, provider=cluster.kubernetes_provider, depends_on=[self.namespace, *self.csi, *args.after]
+            parent=self, provider=cluster.kubernetes_provider, depends_on=[self.namespace, *args.after]
         )
         k8s.core.v1.ConfigMap(
             f"{name}-residency",
@@ -213,75 +201,49 @@ class Workloads(pulumi.ComponentResource):
             {
                 "prediction_bucket": self.prediction_bucket.name,
                 "prediction_log_uri": self.prediction_log_uri,
+                "serving_role_arn": self.serving_role.arn,
                 "drift_role_arn": self.drift_role.arn,
             }
         )
 
-    def _chart(self, key: str, namespace: str, values: dict) -> k8s.helm.v3.Release:
-        chart = CSI_CHARTS[key]
-        return k8s.helm.v3.Release(
-            f"{self._name}-{key}",
-            name=key,
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
-            namespace=namespace,
-            values=values,
-            opts=self.on_cluster,
-        )
-
     def _image(self, repository: str, tag: str) -> pulumi.Output[str]:
-        region = self._args.region
-        return pulumi.Output.from_input(self._args.account_id).apply(
+        region = self._args.env.region
+        return pulumi.Output.from_input(self._args.env.account_id).apply(
             lambda account: pod_specs.ecr_image(account, region, repository, tag)
         )
 
     def _serving(self) -> None:
-        args, name, settings = self._args, self._name, self._args.settings
-        child = pulumi.ResourceOptions(parent=self)
-        aws.iam.RolePolicy(
-            f"{name}-serving-models",
-            role=pulumi.Output.from_input(args.feature_reader_role_arn).apply(lambda arn: arn.rsplit("/", 1)[-1]),
-            policy=pulumi.Output.all(args.partition, args.account_id).apply(
-                lambda v: serving_policy(v[0], args.region, v[1], self.model_prefix)
-            ),
-            opts=child,
+        args, name, settings, env = self._args, self._name, self._args.settings, self._args.env
+        own = pulumi.Output.all(env.partition, env.account_id, args.model_bucket, self.prediction_key.arn).apply(
+            lambda v: serving_policy(v[0], env.region, v[1], v[2], v[3], self.model_prefix)
         )
-        labels = {"app.kubernetes.io/name": "serving", "app.kubernetes.io/part-of": "mlplat"}
-        k8s.core.v1.ServiceAccount(
-            f"{name}-serving-sa",
-            metadata={
-                "name": SERVING_SERVICE_ACCOUNT,
-                "namespace": NAMESPACE,
-                "labels": labels,
-                "annotations": pod_specs.irsa_annotations(args.feature_reader_role_arn),
-            },
-            opts=self.in_ns,
+        self.serving_role = irsa_role(
+            f"{name}-serving-irsa",
+            cluster=args.cluster,
+            namespace=NAMESPACE,
+            service_account=SERVING_SERVICE_ACCOUNT,
+            env=env,
+            purpose="this region's features (read), models (read) and prediction log (append)",
+            policy=pulumi.Output.all(args.feature_read_policy, own).apply(lambda v: merge_documents(v[0], v[1])),
+            role_name=f"mlplat-{name}-serving",
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        secret_class = k8s.apiextensions.CustomResource(
+        labels = app_labels("serving")
+        secret_class = secret_provider_class(
             f"{name}-feature-store-secret",
-            api_version="secrets-store.csi.x-k8s.io/v1",
-            kind="SecretProviderClass",
-            metadata={"name": "feature-store", "namespace": NAMESPACE},
-            spec={
-                "provider": "aws",
-                "parameters": {
-                    "region": args.region,
-                    "usePodIdentity": "false",
-                    "objects": pulumi.Output.from_input(args.redis_token_secret_arn).apply(
-                        lambda arn: pod_specs.aws_secret_objects(
-                            [{"objectName": arn, "objectType": "secretsmanager", "objectAlias": "redis-token"}]
-                        )
-                    ),
-                },
-            },
+            name="feature-store",
+            namespace=NAMESPACE,
+            region=env.region,
+            objects=pulumi.Output.from_input(args.redis_token_secret_arn).apply(
+                lambda arn: [{"objectName": arn, "objectType": "secretsmanager", "objectAlias": "redis-token"}]
+            ),
             opts=self.in_ns,
         )
         environment = pulumi.Output.from_input(args.redis_host).apply(
             lambda host: ServingEnvironment(
                 model_name=settings.model_name,
                 tracking_uri=args.tracking_uri,
-                region=args.region,
+                region=env.region,
                 redis_url=f"rediss://{host}:6379/0",
                 prediction_log_uri=self.prediction_log_uri,
                 residency_file=RESIDENCY_FILE,
@@ -293,63 +255,45 @@ class Workloads(pulumi.ComponentResource):
                 model_cache_dir=MODEL_CACHE_DIR,
             ).as_env()
         )
-        container = {
-            "name": "serving",
-            "image": self._image("serving", settings.serving_image_tag),
-            "imagePullPolicy": "IfNotPresent",
-            "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
-            "env": environment.apply(pod_specs.env_list),
-            "resources": pod_specs.resources(settings.serving_cpu, settings.serving_memory, gpus=settings.serving_gpus),
-            "startupProbe": pod_specs.http_probe("/health/live", "http", period=5, failures=60),
-            "livenessProbe": pod_specs.http_probe("/health/live", "http", period=10),
-            "readinessProbe": pod_specs.http_probe("/health/ready", "http", period=5),
-            "securityContext": pod_specs.container_security_context(),
-            "volumeMounts": [
+        container = Container(
+            name="serving",
+            image=self._image("serving", settings.serving_image_tag),
+            ports=[{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
+            env=environment.apply(pod_specs.env_list),
+            resources=pod_specs.resources(settings.serving_cpu, settings.serving_memory, gpus=settings.serving_gpus),
+            startup=pod_specs.http_probe("/health/live", "http", period=5, failures=60),
+            liveness=pod_specs.http_probe("/health/live", "http", period=10),
+            readiness=pod_specs.http_probe("/health/ready", "http", period=5),
+            mounts=[
                 {"name": "residency", "mountPath": RESIDENCY_DIR, "readOnly": True},
                 {"name": "feature-store", "mountPath": SECRETS_DIR, "readOnly": True},
                 {"name": "model-cache", "mountPath": MODEL_CACHE_DIR},
-                {"name": "tmp", "mountPath": pod_specs.TMP_DIR},
             ],
-        }
-        self.serving = k8s.apps.v1.Deployment(
+        )
+        self.serving = deployment(
             f"{name}-serving",
-            metadata={"name": "serving", "namespace": NAMESPACE, "labels": labels},
-            spec={
-                "replicas": settings.serving_replicas,
-                "selector": {"matchLabels": labels},
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": SERVING_SERVICE_ACCOUNT,
-                        "automountServiceAccountToken": False,  # IRSA mounts its own token
-                        "securityContext": pod_specs.pod_security_context(),
-                        "tolerations": [pod_specs.gpu_toleration()],
-                        "affinity": pod_specs.pool_affinity(INFERENCE_POOL),
-                        "topologySpreadConstraints": pod_specs.spread_across_zones(labels),
-                        "terminationGracePeriodSeconds": 60,
-                        "containers": [container],
-                        "volumes": [
-                            {"name": "residency", "configMap": {"name": "residency"}},
-                            pod_specs.csi_secret_volume("feature-store", "feature-store"),
-                            {"name": "model-cache", "emptyDir": {"sizeLimit": "20Gi"}},
-                            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-                        ],
-                    },
-                },
-            },
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.cluster.kubernetes_provider,
-                depends_on=[self.namespace, *self.csi, *args.after, secret_class],
+            WorkloadSpec(
+                app="serving",
+                namespace=NAMESPACE,
+                service_account=SERVING_SERVICE_ACCOUNT,
+                role_arn=self.serving_role.arn,
+                replicas=settings.serving_replicas,
+                containers=[container],
+                volumes=[
+                    {"name": "residency", "configMap": {"name": "residency"}},
+                    pod_specs.csi_secret_volume("feature-store", "feature-store"),
+                    {"name": "model-cache", "emptyDir": {"sizeLimit": "20Gi"}},
+                ],
+                placement=Placement(
+                    tolerations=[pod_specs.gpu_toleration()],
+                    affinity=pod_specs.pool_affinity(INFERENCE_POOL),
+                    spread_across_zones=True,
+                ),
+                termination_grace_seconds=60,
             ),
-        )
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-serving-pdb",
-            metadata={"name": "serving", "namespace": NAMESPACE, "labels": labels},
-            spec={"maxUnavailable": 1, "selector": {"matchLabels": labels}},
             opts=self.in_ns,
-        )
+            after=[secret_class],
+        ).deployment
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-serving-hpa",
             metadata={"name": "serving", "namespace": NAMESPACE, "labels": labels},
@@ -392,40 +336,30 @@ class Workloads(pulumi.ComponentResource):
         )
 
     def _drift(self) -> None:
-        args, name, settings = self._args, self._name, self._args.settings
-        cluster = args.cluster
-        child = pulumi.ResourceOptions(parent=self)
-        self.drift_role = aws.iam.Role(
+        args, name, settings, env = self._args, self._name, self._args.settings, self._args.env
+        self.drift_role = irsa_role(
             f"{name}-drift-irsa",
-            name=f"mlplat-{name}-drift",
-            description=f"IRSA: {NAMESPACE}/{DRIFT_SERVICE_ACCOUNT}: this region's prediction log and reports",
-            assume_role_policy=pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_url).apply(
-                lambda v: irsa_trust(v[0], v[1], NAMESPACE, DRIFT_SERVICE_ACCOUNT)
+            cluster=args.cluster,
+            namespace=NAMESPACE,
+            service_account=DRIFT_SERVICE_ACCOUNT,
+            env=env,
+            purpose="this region's prediction log and reports",
+            policy=pulumi.Output.all(env.partition, env.account_id, self.prediction_key.arn).apply(
+                lambda v: drift_policy(v[0], env.region, v[1], v[2], self.model_prefix)
             ),
-            max_session_duration=3600,
-            tags={**args.tags, "mlplat-role": "workload", "Name": f"{name}-drift-irsa"},
-            opts=child,
+            role_name=f"mlplat-{name}-drift",
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.iam.RolePolicy(
-            f"{name}-drift-irsa",
-            role=self.drift_role.id,
-            policy=pulumi.Output.all(args.partition, args.account_id).apply(
-                lambda v: drift_policy(v[0], args.region, v[1], self.model_prefix)
-            ),
-            opts=child,
-        )
-        labels = {"app.kubernetes.io/name": "drift", "app.kubernetes.io/part-of": "mlplat"}
-        k8s.core.v1.ServiceAccount(
+        labels = app_labels("drift")
+        service_account(
             f"{name}-drift-sa",
-            metadata={
-                "name": DRIFT_SERVICE_ACCOUNT,
-                "namespace": NAMESPACE,
-                "labels": labels,
-                "annotations": pod_specs.irsa_annotations(self.drift_role.arn),
-            },
+            name=DRIFT_SERVICE_ACCOUNT,
+            namespace=NAMESPACE,
+            labels=labels,
+            role_arn=self.drift_role.arn,
             opts=self.in_ns,
         )
-        env = DriftEnvironment(
+        environment = DriftEnvironment(
             model_name=settings.model_name,
             tracking_uri=args.tracking_uri,
             prediction_log_uri=self.prediction_log_uri,
@@ -435,22 +369,19 @@ class Workloads(pulumi.ComponentResource):
             drift_metrics="pushgateway",
             drift_pushgateway_url=args.pushgateway_url,
         ).as_env()
-        env |= {"AWS_REGION": args.region, "AWS_DEFAULT_REGION": args.region}
-        container = {
-            "name": "drift",
-            "image": self._image("drift", settings.drift_image_tag),
-            "imagePullPolicy": "IfNotPresent",
-            "env": pod_specs.env_list(env),
-            "resources": pod_specs.resources("1", "4Gi", cpu_limit="2"),
+        environment |= {"AWS_REGION": env.region, "AWS_DEFAULT_REGION": env.region}
+        container = Container(
+            name="drift",
+            image=self._image("drift", settings.drift_image_tag),
+            env=pod_specs.env_list(environment),
+            resources=pod_specs.resources("1", "4Gi", cpu_limit="2"),
             # A run is short-lived; the probe checks the code imports (the Dockerfile's HEALTHCHECK does the same).
-            "livenessProbe": pod_specs.exec_probe(["python", "-c", "import runtime.drift.cli, runtime.drift.job"]),
-            "readinessProbe": pod_specs.exec_probe(["python", "-c", "import runtime.drift.cli"]),
-            "securityContext": pod_specs.container_security_context(),
-            "volumeMounts": [
+            liveness=pod_specs.exec_probe(["python", "-c", "import runtime.drift.cli, runtime.drift.job"]),
+            readiness=pod_specs.exec_probe(["python", "-c", "import runtime.drift.cli"]),
+            mounts=[
                 {"name": "residency", "mountPath": RESIDENCY_DIR, "readOnly": True},
-                {"name": "tmp", "mountPath": pod_specs.TMP_DIR},
             ],
-        }
+        )
         self.drift = k8s.batch.v1.CronJob(
             f"{name}-drift",
             metadata={"name": "drift", "namespace": NAMESPACE, "labels": labels},
@@ -469,18 +400,17 @@ class Workloads(pulumi.ComponentResource):
                         "ttlSecondsAfterFinished": 86400,
                         "template": {
                             "metadata": {"labels": labels},
-                            "spec": {
-                                "serviceAccountName": DRIFT_SERVICE_ACCOUNT,
-                                "restartPolicy": "Never",
-                                "automountServiceAccountToken": False,  # IRSA mounts its own token
-                                "securityContext": pod_specs.pod_security_context(),
-                                "nodeSelector": dict(args.system_node_selector),
-                                "containers": [container],
-                                "volumes": [
+                            "spec": pod_spec(
+                                service_account=DRIFT_SERVICE_ACCOUNT,
+                                containers=[container],
+                                volumes=[
                                     {"name": "residency", "configMap": {"name": "residency"}},
-                                    {"name": "tmp", "emptyDir": {"sizeLimit": "4Gi"}},
                                 ],
-                            },
+                                placement=Placement(node_selector=args.system_node_selector),
+                                labels=labels,
+                                tmp_size="4Gi",
+                                extra={"restartPolicy": "Never"},
+                            ),
                         },
                     },
                 },

@@ -13,7 +13,7 @@ import runpy
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +22,11 @@ from typing import Any
 from components.naming import region_code
 from mlplat.graph import GRAPH_SCHEMA, Graph, Resource, load_graph
 
-__all__ = ["GRAPH_SCHEMA", "MOCK_ACCOUNT_ID", "SynthError", "synthesize"]
+__all__ = ["GRAPH_SCHEMA", "MOCK_ACCOUNT_ID", "GraphRecorder", "SynthError", "run_under_mocks", "synthesize"]
 
 MOCK_ACCOUNT_ID = "123456789012"
+MOCK_ORGANIZATION = "organization"  # what a self-managed backend reports as the organization
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 EXIT_CONFIG = 2
 
 
@@ -101,8 +103,10 @@ class _Recorded:
 class GraphRecorder:
     """Pulumi mocks that answer like AWS would, closely enough for the program's outputs to compose."""
 
-    def __init__(self, stack: str) -> None:
+    def __init__(self, stack: str, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.stack = stack
+        self.stack_outputs = dict(stack_outputs or {})  # `org/project/stack` -> the outputs a StackReference reads
+        self.aliases: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.resources: list[_Recorded] = []
         self.providers: dict[str, dict[str, Any]] = {}  # provider name -> inputs
         self.parents: dict[tuple[str, str], str] = {}
@@ -118,7 +122,17 @@ class GraphRecorder:
             inputs = {key: _decode_provider_value(value) for key, value in inputs.items()}
             self.providers[args.name] = inputs
         self.resources.append(_Recorded(args.typ, args.name, bool(args.custom), inputs, args.provider or ""))
+        if args.typ == STACK_REFERENCE:
+            return resource_id, self._stack_reference_state(str(inputs.get("name", args.name)))
         return resource_id, self._state(args.typ, args.name, inputs, self._region_hint(inputs, args.provider))
+
+    def _stack_reference_state(self, reference: str) -> dict[str, Any]:
+        """A StackReference reads the referenced stack's outputs; under mocks, the plausible ones given here."""
+        short = reference.rsplit("/", 1)[-1]
+        outputs = self.stack_outputs.get(reference, self.stack_outputs.get(short))
+        if outputs is None:
+            raise SynthError(f"stack {self.stack}: StackReference to {reference!r}, a stack this project lacks")
+        return {"name": reference, "outputs": dict(outputs), "secretOutputNames": []}
 
     def call(self, args: Any) -> dict[str, Any]:
         function = args.token
@@ -202,6 +216,14 @@ class GraphRecorder:
             ]
         if not getattr(args.resource, "_is_custom", True) and not args.type_.startswith("pulumi:"):
             self.components.append((args.type_, args.name))
+        aliases = args.opts.aliases if args.opts is not None else None
+        if aliases:
+            self.aliases[(args.type_, args.name)] = [_alias_record(a) for a in aliases]
+
+    def _aliases_of(self, type_: str, name: str) -> dict[str, Any]:
+        """Extra graph fields: a resource's former identities (`aliases`), which `mlplat.graph_diff` follows."""
+        aliases = self.aliases.get((type_, name))
+        return {"aliases": aliases} if aliases else {}
 
     def graph(self, project: str, region: str, jurisdiction: str, kind: str) -> Graph:
         """The recorded graph; fails if an AWS resource has no region or sits on a default provider."""
@@ -215,6 +237,7 @@ class GraphRecorder:
                 provider=None,
                 parent=self.parents.get((type_, name)),
                 depends_on=tuple(self.depends_on.get((type_, name), ())),
+                extra=self._aliases_of(type_, name),
             )
             for type_, name in self.components
         ]
@@ -245,6 +268,7 @@ class GraphRecorder:
                     parent=self.parents.get((item.type, item.name)),
                     depends_on=tuple(self.depends_on.get((item.type, item.name), ())),
                     inputs=item.inputs,
+                    extra=self._aliases_of(item.type, item.name),
                 )
             )
         for invoke in self.invokes:
@@ -278,16 +302,34 @@ def provider_name(reference: str) -> str | None:
     return parts[-2] if len(parts) == 3 else None
 
 
-def synthesize_in_process(root: Path, stack: str) -> Graph:
-    """Runs `stacks/__main__.py` for one stack in this interpreter. Call once per process."""
+def _alias_record(alias: Any) -> dict[str, Any]:
+    """A resource's former identity as the graph keeps it: `name`, and `parent` as `type::name` when given."""
+    import pulumi
+
+    if isinstance(alias, str):
+        return {"urn": alias}
+    record: dict[str, Any] = {}
+    name = getattr(alias, "name", None)
+    if isinstance(name, str):
+        record["name"] = name
+    parent = getattr(alias, "parent", None)
+    if isinstance(parent, str) and "::" in parent:  # a URN: urn:pulumi:stack::project::type::name
+        parts = parent.split("::")
+        record["parent"] = f"{parts[-2].rsplit('$', 1)[-1]}::{parts[-1]}"
+    elif isinstance(parent, pulumi.Resource):
+        record["parent"] = f"{parent._type}::{parent._name}"
+    return record
+
+
+def run_under_mocks(recorder: GraphRecorder, program: Callable[[], None], *, stack: str) -> None:
+    """Runs `program` under `pulumi.runtime.set_mocks`, the recorder answering for the engine and the cloud.
+
+    The SDK's settings are global: `mlplat synth` runs each stack in a process of its own; tests that build one
+    component at a time call this once per program and read the recorder's graph before the next."""
     import pulumi
     import pulumi.runtime
-
-    from components.config import load_deployment
-
-    deployment = load_deployment(root)  # ConfigError propagates with file and field
-    config = deployment.stack(stack)
-    recorder = GraphRecorder(stack)
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
 
     class _Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
@@ -296,21 +338,32 @@ def synthesize_in_process(root: Path, stack: str) -> Graph:
         def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:  # type: ignore[override]
             return recorder.call(args)
 
-    pulumi.runtime.set_mocks(_Mocks(), project="mlplat", stack=stack, preview=False)
+    pulumi.runtime.set_mocks(_Mocks(), project="mlplat", stack=stack, preview=False, organization=MOCK_ORGANIZATION)
 
     def _transformation(args: pulumi.ResourceTransformationArgs) -> None:
         recorder.record_transformation(args)
 
     pulumi.runtime.register_stack_transformation(_transformation)
+    _sync_await(run_pulumi_func(program))
+
+
+def synthesize_in_process(root: Path, stack: str) -> Graph:
+    """Runs `stacks/__main__.py` for one stack in this interpreter. Call once per process."""
+    from components.composition import planned_global_outputs
+    from components.config import load_deployment
+
+    deployment = load_deployment(root)  # ConfigError propagates with file and field
+    config = deployment.stack(stack)
+    global_outputs = planned_global_outputs(deployment)
+    recorder = GraphRecorder(
+        stack, {name: global_outputs for name, s in deployment.stacks.items() if s.kind == "global"}
+    )
     program = root / "stacks" / "__main__.py"
 
     def _run() -> None:
         runpy.run_path(str(program), run_name="__main__")
 
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
-
-    _sync_await(run_pulumi_func(_run))
+    run_under_mocks(recorder, _run, stack=stack)
     return recorder.graph("mlplat", config.region, config.jurisdiction, config.kind)
 
 

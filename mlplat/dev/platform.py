@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from components.naming import model_bucket_name
 from components.runtime_settings import DriftEnvironment, ServingEnvironment
 from mlplat.processes import LOOPBACK, ManagedProcess, ProcessError, pid_alive, port_in_use, require_binary, stop_pid
 
 MODEL_NAME = "churn"
 LOCAL_REGION = "eu-west-1"  # the local platform plays the eu-west-1 region
-MODELS_BUCKET = "mlplat-models-euw1"
+MODELS_BUCKET = model_bucket_name(LOCAL_REGION)
 PREDICTIONS_BUCKET = "mlplat-euw1-predictions"
 SERVICES = ("redis", "moto", "mlflow", "serve")
 DUMMY_AWS = {

@@ -7,7 +7,7 @@ from typing import Any
 
 from components.capacity import expander_priorities
 from components.config import load_deployment
-from components.eks_versions import CHARTS
+from components.toolkit import CHARTS
 
 
 def _of(graph: dict[str, Any], type_token: str) -> list[dict[str, Any]]:

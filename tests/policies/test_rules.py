@@ -220,7 +220,7 @@ BREAKS = [
     ("mlplat-gpu-instance-diversity", "gpu-inference-asg",
      lambda g: _first(g, "aws:autoscaling/group:Group", "inference")["inputs"]["mixedInstancesPolicy"][
          "launchTemplate"]["overrides"].__delitem__(slice(2, None))),
-    ("aws-iam-no-wildcard-admin", "autoscaler-irsa-policy",
+    ("aws-iam-no-wildcard-admin", "autoscaler-irsa",
      lambda g: _first(g, "aws:iam/rolePolicy:RolePolicy", "autoscaler")["inputs"].update(
          policy='{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}')),
 ]  # fmt: skip
