@@ -6,7 +6,7 @@ Providers are created here, one per region, and passed down; components never re
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -15,17 +15,31 @@ from components import cluster_addons, eks_cluster, gpu_node_pool, interruption_
 from components.config import Deployment, GlobalStackConfig, RegionalStackConfig
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.feature_store import FeatureStore, FeatureStoreArgs
+from components.ingress import ServingIngress, ServingIngressArgs
 from components.kms_key import KmsKey, KmsKeyArgs
+from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.mlflow import Mlflow, MlflowArgs
 from components.model_artifacts import ModelArtifacts, ModelArtifactsArgs
-from components.naming import model_bucket_name, region_code
+from components.naming import model_bucket_name
 from components.network import RegionalNetwork, RegionalNetworkArgs
 from components.observability import Observability, ObservabilityArgs
+from components.public_zone import PublicZone, PublicZoneArgs
+from components.registry_access import (
+    RegistryBackups,
+    RegistryBackupsArgs,
+    RegistryEndpoint,
+    RegistryEndpointArgs,
+    RegistryEndpointService,
+    RegistryEndpointServiceArgs,
+    registry_tracking_uri,
+)
 from components.toolkit import ClusterIdentity, RegionEnv
 from components.workloads import Workloads, WorkloadsArgs
 
 # What the global stack exports and the regional stacks read through their StackReference.
 MODEL_BUCKETS_OUTPUT = "model_buckets"  # {region: bucket name}, the primary and every read replica
+DNS_OUTPUT = "dns"  # {zone_id, domain, name_servers}: the public zone regions write their names into
+TRAFFIC_OUTPUT = "traffic"  # a regional stack's entry points; the registry's stack adds its endpoint service
 
 
 def regional_provider(region: str, tags: dict[str, str]) -> aws.Provider:
@@ -62,17 +76,39 @@ def global_stack_name(deployment: Deployment) -> str:
 
 def global_stack_reference(deployment: Deployment) -> pulumi.StackReference:
     """The global stack of this project and organization (DESIGN §2: regions read it, never the other way)."""
-    name = global_stack_name(deployment)
-    return pulumi.StackReference(
-        f"{name}-stack", stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{name}"
-    )
+    return stack_reference(deployment, global_stack_name(deployment))
 
 
 def planned_global_outputs(deployment: Deployment) -> dict[str, object]:
     """The global stack's outputs as the naming convention predicts them; `mlplat synth` answers the regional
     stacks' StackReference with these (no engine, no state), and a test holds them to the global composition."""
     regions = sorted({s.region for s in deployment.stacks.values()})
-    return {MODEL_BUCKETS_OUTPUT: {region: model_bucket_name(region) for region in regions}}
+    outputs: dict[str, object] = {MODEL_BUCKETS_OUTPUT: {region: model_bucket_name(region) for region in regions}}
+    traffic = deployment.platform.traffic
+    if traffic is not None:  # a hosted zone's id is AWS's to choose: a stand-in of the same shape
+        outputs[DNS_OUTPUT] = {"zone_id": "Z0PLANNEDZONE", "domain": traffic.domain, "name_servers": []}
+    return outputs
+
+
+def planned_stack_outputs(deployment: Deployment) -> dict[str, dict[str, object]]:
+    """Every stack another stack reads, with its planned outputs: the global stack, and the registry's regional
+    stack whose PrivateLink service the other regions connect to."""
+    outputs = {global_stack_name(deployment): planned_global_outputs(deployment)}
+    registry = deployment.registry_stack_name()
+    if registry is not None:
+        region = deployment.stack(registry).region
+        outputs[registry] = {
+            TRAFFIC_OUTPUT: {"registry_endpoint_service": f"com.amazonaws.vpce.{region}.vpce-svc-0planned"}
+        }
+    return outputs
+
+
+def stack_reference(deployment: Deployment, name: str) -> pulumi.StackReference:
+    """Another stack of this project (stacks deploy one way, so only ever one deployed before this one)."""
+    deployment.stack(name)  # a stack this project lacks is a config error, named
+    return pulumi.StackReference(
+        f"{name}-stack", stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{name}"
+    )
 
 
 def regional_model_bucket(region: str, buckets: Mapping[str, str]) -> str:
@@ -129,7 +165,7 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
     )
     _compose_runtime(
         deployment, stack, prefix=prefix, env=env, network=network, cluster=cluster, addons=addons,
-        features=features, model_bucket=model_bucket, opts=opts,
+        features=features, model_bucket=model_bucket, global_stack=global_stack, opts=opts,
     )  # fmt: skip
     pulumi.export("region", stack.region)
     pulumi.export("jurisdiction", stack.jurisdiction)
@@ -151,9 +187,9 @@ def _compose_regional(deployment: Deployment, stack_name: str, stack: RegionalSt
 
 
 def default_tracking_uri(primary_region: str) -> str:
-    """Where other regions reach the one MLflow: the primary cluster's internal NLB (`mlflow-internal`) under a
-    private DNS name the operator points at it over the inter-region network (`workloads.tracking_uri` overrides)."""
-    return f"http://mlflow.{region_code(primary_region)}.mlplat.internal:{mlflow.PORT}"
+    """Where other regions reach the one MLflow: its private name, resolved in every region's VPC to the primary
+    region's registry NLB or to this region's PrivateLink endpoint to it (`workloads.tracking_uri` overrides)."""
+    return registry_tracking_uri(primary_region)
 
 
 def _compose_runtime(
@@ -167,9 +203,10 @@ def _compose_runtime(
     addons: cluster_addons.ClusterAddons,
     features: FeatureStore,
     model_bucket: pulumi.Output[str],
+    global_stack: pulumi.StackReference,
     opts: pulumi.ResourceOptions,
 ) -> None:
-    """Observability, the serving and drift workloads and, in the primary region only, MLflow (issue 5)."""
+    """Observability, the serving and drift workloads and, in the primary region only, MLflow."""
     after_cluster = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
     observability = Observability(
         prefix,
@@ -231,7 +268,97 @@ def _compose_runtime(
             opts=after_cluster,
         )
         exports |= {"mlflow_db_endpoint": server.db.address, "mlflow_role_arn": server.role.arn}
+    _compose_traffic(
+        deployment, stack, prefix=prefix, env=env, network=network, cluster=cluster, global_stack=global_stack,
+        serving=[workloads], registry=server if stack.mlflow.enabled else None, opts=opts,
+    )  # fmt: skip
     pulumi.export("runtime", exports)
+
+
+def _compose_traffic(
+    deployment: Deployment,
+    stack: RegionalStackConfig,
+    *,
+    prefix: str,
+    env: RegionEnv,
+    network: RegionalNetwork,
+    cluster: eks_cluster.EksCluster,
+    global_stack: pulumi.StackReference,
+    serving: Sequence[pulumi.Resource],
+    registry: Mlflow | None,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Traffic entry (ALB + WAF + DNS names), the registry from every region (PrivateLink), and the registry
+    database's backups in a second region of its jurisdiction (docs/dr.md)."""
+    after_cluster = pulumi.ResourceOptions(provider=opts.provider, depends_on=[cluster])
+    controller = LoadBalancerController(
+        prefix,
+        LoadBalancerControllerArgs(cluster=cluster.ref, env=env, vpc_id=network.vpc_id, target_group_prefix=prefix),
+        opts=after_cluster,
+    )
+    traffic = deployment.platform.traffic
+    exports: dict[str, object] = {}
+    if stack.ingress.enabled and traffic is not None:
+        ingress = ServingIngress(
+            prefix,
+            ServingIngressArgs(
+                cluster=cluster.ref,
+                env=env,
+                jurisdiction=stack.jurisdiction,
+                vpc_id=network.vpc_id,
+                vpc_cidr=str(stack.network.cidr),
+                public_subnet_ids=network.public_subnet_ids,
+                private_subnet_ids=network.private_subnet_ids,
+                settings=stack.ingress,
+                domain=traffic.domain,
+                zone_id=global_stack.require_output(DNS_OUTPUT).apply(lambda dns: str(dns["zone_id"])),
+                tenants=deployment.residency().tenants_in(stack.region),
+                deletion_protection=stack.environment == "production",
+                after=[*serving, controller],
+            ),
+            opts=after_cluster,
+        )
+        exports |= {
+            "serving_url": f"https://{ingress.region_fqdn}",
+            "jurisdiction_url": f"https://{ingress.jurisdiction_fqdn}",
+            "load_balancer_dns_name": ingress.load_balancer.dns_name,
+        }
+    if registry is not None:
+        others = sorted(s.region for s in deployment.regional().values() if s.region != stack.region)
+        service = RegistryEndpointService(
+            prefix,
+            RegistryEndpointServiceArgs(
+                cluster=cluster.ref, env=env, vpc_id=network.vpc_id, vpc_cidr=str(stack.network.cidr),
+                subnet_ids=network.private_subnet_ids, consumer_regions=others,
+                deletion_protection=stack.environment == "production", after=[registry, controller],
+            ),
+            opts=after_cluster,
+        )  # fmt: skip
+        exports["registry_endpoint_service"] = service.service_name
+        replica = stack.mlflow.backup_replica_region
+        if replica is not None:
+            RegistryBackups(
+                prefix,
+                RegistryBackupsArgs(
+                    env=env.in_region(replica), source_db_arn=registry.db.arn,
+                    retention_days=stack.mlflow.backup_retention_days,
+                    replica_provider=regional_provider(replica, dict(env.tags)),
+                ),
+                opts=opts,
+            )  # fmt: skip
+            exports["registry_backups_region"] = replica
+    elif (registry_stack := deployment.registry_stack_name()) is not None:
+        registry_outputs = stack_reference(deployment, registry_stack).require_output(TRAFFIC_OUTPUT)
+        RegistryEndpoint(
+            prefix,
+            RegistryEndpointArgs(
+                env=env, primary_region=deployment.platform.primary_region, vpc_id=network.vpc_id,
+                subnet_ids=network.private_subnet_ids, client_security_group_id=cluster.ref.node_security_group_id,
+                service_name=registry_outputs.apply(lambda t: str(t["registry_endpoint_service"])),
+            ),
+            opts=opts,
+        )  # fmt: skip
+    pulumi.export(TRAFFIC_OUTPUT, exports)
 
 
 def _compose_cluster(
@@ -361,3 +488,9 @@ def _compose_global(deployment: Deployment, stack_name: str, stack: GlobalStackC
     pulumi.export("artifacts_key_arn", artifacts_key.arn)
     pulumi.export("repository_urls", registry.repository_urls)
     pulumi.export(MODEL_BUCKETS_OUTPUT, {stack.region: models.primary.name, **models.replica_buckets})
+    traffic = deployment.platform.traffic
+    if traffic is not None:
+        zone = PublicZone(prefix, PublicZoneArgs(domain=traffic.domain, tags=dict(env.tags)), opts=in_primary)
+        pulumi.export(
+            DNS_OUTPUT, {"zone_id": zone.zone_id, "domain": traffic.domain, "name_servers": zone.name_servers}
+        )

@@ -307,20 +307,4 @@ class Mlflow(pulumi.ComponentResource):
             spec={"type": "ClusterIP", "selector": labels, "ports": port},
             opts=in_ns,
         )
-        k8s.core.v1.Service(
-            f"{name}-mlflow-nlb",
-            metadata={
-                "name": "mlflow-internal",
-                "namespace": NAMESPACE,
-                "labels": labels,
-                "annotations": {
-                    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-                    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
-                    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
-                    "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
-                },
-            },
-            spec={"type": "LoadBalancer", "selector": labels, "ports": port},
-            opts=in_ns,
-        )
         self.tracking_uri = f"http://mlflow.{NAMESPACE}.svc.cluster.local:{PORT}"

@@ -63,6 +63,8 @@ class WorkloadsArgs:
     model_bucket: pulumi.Input[str]  # the global stack's model bucket in this region (its StackReference output)
     access_log_bucket: pulumi.Input[str]
     pushgateway_url: str
+    # The regional Ray cluster's client address (ray://HEAD:10001): the drift job counts large windows there.
+    drift_ray_address: str | None = None
     after: Sequence[pulumi.Resource] = ()  # the CSI driver releases and kube-prometheus-stack (their CRDs)
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"mlplat/pool": "system"})
 
@@ -368,6 +370,7 @@ class Workloads(pulumi.ComponentResource):
             drift_window_minutes=settings.drift_window_minutes,
             drift_metrics="pushgateway",
             drift_pushgateway_url=args.pushgateway_url,
+            drift_ray_address=args.drift_ray_address,
         ).as_env()
         environment |= {"AWS_REGION": env.region, "AWS_DEFAULT_REGION": env.region}
         container = Container(

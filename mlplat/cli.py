@@ -189,6 +189,23 @@ def cmd_audit(args: argparse.Namespace, root: Path) -> int:
     return EXIT_FINDING if report.findings else EXIT_OK
 
 
+def _dev_regions(value: str | None, root: Path) -> list[str]:
+    """`--regions A,B,...`: the local platform's own region first, then regions that have a stack."""
+    from mlplat.dev.platform import LOCAL_REGION
+    from mlplat.processes import ProcessError
+
+    regions = [r.strip() for r in (value or LOCAL_REGION).split(",") if r.strip()]
+    if not regions or regions[0] != LOCAL_REGION:
+        raise ProcessError(f"--regions must start with the local platform's region {LOCAL_REGION}")
+    known = {s.region for s in load_deployment(root).regional().values()}
+    unknown = [r for r in regions if r not in known]
+    if unknown or len(set(regions)) != len(regions):
+        raise ProcessError(
+            f"--regions: {', '.join(unknown) or 'a region twice'} (regions with a stack: {sorted(known)})"
+        )
+    return regions
+
+
 def cmd_dev(args: argparse.Namespace, root: Path) -> int:
     from rich.console import Console
 
@@ -202,6 +219,7 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
         train_and_register,
     )
     from mlplat.dev.platform import default_platform
+    from mlplat.dev.regions import load_regions, start_regions
     from mlplat.processes import ProcessError
 
     platform = default_platform(root)
@@ -210,6 +228,11 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
         for name, row in platform.status().items():
             state = f"running (pid {row['pid']})" if row["pid"] else "stopped"
             print(f"{name:<8} {state:<22} 127.0.0.1:{row['port']} {'listening' if row['listening'] else ''}")
+        for replica in load_regions(platform):
+            for service, port in (("redis", replica.redis_port), ("serve", replica.serve_port)):
+                pid = replica.pid_of(service)
+                state = f"running (pid {pid})" if pid else "stopped"
+                print(f"{replica.process_name(service):<8} {state:<22} 127.0.0.1:{port}")
         return EXIT_OK
     if args.action == "down":
         stopped = platform.down()
@@ -230,17 +253,28 @@ def cmd_dev(args: argparse.Namespace, root: Path) -> int:
                 status.update(message)
 
             if args.action == "up":
+                regions = _dev_regions(args.regions, root)
                 try:
                     start_platform(platform, step)
                     train_and_register(platform, size, step)
                     materialize(platform, size, shifted=False, seed=100)
                     platform.start("serve", platform.serving_environment(canary_weight=0.2).as_env(), timeout=180)
+                    extra = start_regions(
+                        platform,
+                        regions,
+                        lambda region, url: materialize(
+                            platform, size, shifted=False, seed=100, region=region, redis_url=url
+                        ),
+                        step,
+                        canary_weight=0.2,
+                    )
                 except BaseException:
                     platform.down()  # nothing was running before `up`: everything running now is its own
                     raise
-                print(
-                    f"up: serving on {platform.serve_url}, MLflow on {platform.mlflow_url}; `mlplat dev down` stops it"
+                serving = ", ".join(
+                    [f"{regions[0]} {platform.serve_url}", *(f"{r.region} {r.serve_url}" for r in extra)]
                 )
+                print(f"up: serving in {serving}; MLflow on {platform.mlflow_url}; `mlplat dev down` stops it")
                 return EXIT_OK
             result, stopped = demo_session(platform, size, step)
         if stopped:
@@ -392,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = commands.add_parser("dev", help="the local platform on 127.0.0.1: up, demo, status, down")
     dev.add_argument("action", choices=["up", "demo", "status", "down"])
+    dev.add_argument(
+        "--regions",
+        help="with up: regions to run serving in, the local region first (e.g. eu-west-1,eu-central-1); each extra "
+        "region gets its own Redis with its tenants' features and its own serving process",
+    )
     dev.set_defaults(func=cmd_dev)
 
     verify = commands.add_parser("verify", help="replay stacks through boto3 against moto and read them back")

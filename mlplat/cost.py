@@ -62,6 +62,10 @@ class Usage:
     sqs_million_requests: float = 1
     # Average running instances of autoscaled groups, by resource-name glob; unmatched groups use desired capacity.
     asg_average_instances: Mapping[str, float] = field(default_factory=dict)
+    load_balancer_lcu: float = 5  # average load balancer capacity units (LCU/NLCU) per load balancer
+    waf_million_requests: float = 100
+    dns_million_queries: float = 10  # per hosted zone with latency records
+    registry_backup_gb: float = 50  # automated backups (snapshots + transaction logs) replicated per database
 
     def instances_of(self, group_name: str, desired: float) -> float:
         for pattern, count in self.asg_average_instances.items():
@@ -82,6 +86,10 @@ class Usage:
             gpu_root_volume_gb=float(values.get("gpu_pool_root_volume_gb", 200)),
             sqs_million_requests=float(values.get("sqs_million_requests_per_month", 1)),
             asg_average_instances=dict(values.get("asg_average_instances") or {}),
+            load_balancer_lcu=float(values.get("load_balancer_lcu", 5)),
+            waf_million_requests=float(values.get("waf_million_requests_per_month", 100)),
+            dns_million_queries=float(values.get("dns_million_queries_per_month", 10)),
+            registry_backup_gb=float(values.get("registry_backup_gb", 50)),
         )
 
 
@@ -211,14 +219,14 @@ def estimate_stack(
     graph = Graph.of(document)
     pricer = _Pricer(prices, graph.region)
     hours = prices.hours_per_month
-    templates = GraphIndex.of(graph)
+    index = GraphIndex.of(graph)
     resources: list[ResourceCost] = []
     savings: list[SpotSavings] = []
     for resource in graph.resources:
         if not resource.custom:
             continue
         cost = ResourceCost(resource.type, resource.name)
-        for component in _components(resource, pricer, usage, spot, hours, templates, savings):
+        for component in _components(resource, pricer, usage, spot, hours, index, savings):
             cost.components.append(component)
         if cost.components:
             resources.append(cost)
@@ -231,7 +239,7 @@ class _Context:
     usage: Usage
     spot: SpotDiscounts
     hours: float
-    templates: GraphIndex
+    index: GraphIndex  # finds the launch template a group points at
     savings: list[SpotSavings]
 
 
@@ -241,12 +249,12 @@ def _components(
     usage: Usage,
     spot: SpotDiscounts,
     hours: float,
-    templates: GraphIndex,
+    index: GraphIndex,
     savings: list[SpotSavings],
 ) -> Iterator[CostComponent]:
     price = _PRICED_TYPES.get(resource.type)
     if price is not None:
-        yield from price(resource, dict(resource.inputs), _Context(pricer, usage, spot, hours, templates, savings))
+        yield from price(resource, dict(resource.inputs), _Context(pricer, usage, spot, hours, index, savings))
 
 
 def _eks_cluster(_: Resource, __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
@@ -328,7 +336,7 @@ def _node_group_of(resource: Resource, _: dict[str, Any], ctx: _Context) -> Iter
 
 
 def _mixed_group_of(resource: Resource, _: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
-    return _mixed_group(resource, ctx.pricer, ctx.usage, ctx.spot, ctx.hours, ctx.templates, ctx.savings)
+    return _mixed_group(resource, ctx.pricer, ctx.usage, ctx.spot, ctx.hours, ctx.index, ctx.savings)
 
 
 def _node_group(resource: Resource, pricer: _Pricer, hours: float) -> Iterator[CostComponent]:
@@ -350,7 +358,7 @@ def _mixed_group(
     usage: Usage,
     spot: SpotDiscounts,
     hours: float,
-    templates: GraphIndex,
+    index: GraphIndex,
     savings: list[SpotSavings],
 ) -> Iterator[CostComponent]:
     inputs = resource.inputs
@@ -362,7 +370,7 @@ def _mixed_group(
     overrides = ((policy.get("launchTemplate") or {}).get("overrides")) or []
     instance_types = [str(o["instanceType"]) for o in overrides if o.get("instanceType")]
     if not instance_types:
-        template = templates.resolve((inputs.get("launchTemplate") or {}).get("id"), (LAUNCH_TEMPLATE,))
+        template = index.resolve((inputs.get("launchTemplate") or {}).get("id"), (LAUNCH_TEMPLATE,))
         instance_types = [str(template.inputs.get("instanceType"))] if template else []
     if not instance_types:
         yield pricer.component("instances (type unknown)", "hours", hours * desired, None, "compute-on-demand")
@@ -480,11 +488,65 @@ def render_text(costs: list[StackCost], prices: PriceTable) -> str:
     return "\n".join(lines)
 
 
+def _load_balancer(_: Resource, inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    p = ctx.pricer
+    kind = "nlb" if inputs.get("loadBalancerType") == "network" else "alb"
+    label = "Network" if kind == "nlb" else "Application"
+    yield p.component(f"{label} load balancer", "hours", ctx.hours, p.unit(f"{kind}_hour"), "traffic")
+    lcu_hours = ctx.hours * ctx.usage.load_balancer_lcu
+    yield p.component(f"{label} LCUs (usage)", "LCU-hours", lcu_hours, p.unit(f"{kind}_lcu_hour"), "traffic")
+
+
+def _web_acl(_: Resource, inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    p = ctx.pricer
+    rules = len(inputs.get("rules") or [])
+    yield p.component("WAF web ACL", "months", 1, p.unit("waf_web_acl_month"), "traffic")
+    yield p.component(f"WAF rules ({rules})", "rule-months", rules, p.unit("waf_rule_month"), "traffic")
+    requests = ctx.usage.waf_million_requests
+    yield p.component("WAF requests", "1M requests", requests, p.unit("waf_million_requests"), "traffic")
+
+
+def _health_check(_: Resource, inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    p = ctx.pricer
+    yield p.component("Route 53 health check", "months", 1, p.unit("route53_health_check_month"), "traffic")
+    # Each optional feature is billed on top (Route 53 pricing): HTTPS, 10-second interval, latency measurement.
+    features = sum(
+        (
+            inputs.get("type") in ("HTTPS", "HTTPS_STR_MATCH"),
+            int(inputs.get("requestInterval") or 30) == 10,
+            inputs.get("measureLatency") is True,
+        )
+    )
+    if features:
+        unit = p.unit("route53_health_check_feature_month")
+        yield p.component(f"Health check features ({features})", "feature-months", features, unit, "traffic")
+
+
+def _hosted_zone(_: Resource, inputs: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    p = ctx.pricer
+    yield p.component("Route 53 hosted zone", "months", 1, p.unit("route53_zone_month"), "traffic")
+    if not inputs.get("vpcs"):  # public zones answer the internet's queries
+        queries = ctx.usage.dns_million_queries
+        yield p.component("Latency-routed queries", "1M queries", queries, p.unit("route53_latency_million"), "traffic")
+
+
+def _backup_replication(_: Resource, __: dict[str, Any], ctx: _Context) -> Iterator[CostComponent]:
+    p = ctx.pricer
+    gb = ctx.usage.registry_backup_gb
+    yield p.component("Replicated backup storage", "GB-months", gb, p.unit("rds_backup_gb_month"), "recovery")
+    yield p.component("Cross-region backup transfer", "GB", gb, p.unit("cross_region_transfer_gb"), "recovery")
+
+
 _PRICED_TYPES: dict[str, Callable[[Resource, dict[str, Any], _Context], Iterator[CostComponent]]] = {
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:ec2/natGateway:NatGateway": _nat_gateway,
     "aws:ec2/eip:Eip": _eip,
     "aws:ec2/vpcEndpoint:VpcEndpoint": _endpoint,
+    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
+    "aws:wafv2/webAcl:WebAcl": _web_acl,
+    "aws:route53/healthCheck:HealthCheck": _health_check,
+    "aws:route53/zone:Zone": _hosted_zone,
+    "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication": _backup_replication,
     "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
     "aws:rds/instance:Instance": _rds_instance,
     "aws:s3/bucket:Bucket": _bucket,

@@ -43,6 +43,23 @@ def tags_of(inputs: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
+def provider_inputs(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A provider's inputs as a graph holds them: the engine passes nested objects as JSON strings (`defaultTags`)
+    and booleans as `"true"`/`"false"`; both are decoded."""
+    return {str(key): _decode_provider_value(value) for key, value in raw.items()}
+
+
+def _decode_provider_value(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if value in ("true", "false"):
+        return value == "true"
+    return value
+
+
 @dataclass(frozen=True, eq=False)
 class Resource(Mapping[str, Any]):
     """One entry of a graph: a cloud resource, a Kubernetes object, a provider or a component."""

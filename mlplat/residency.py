@@ -29,11 +29,23 @@ def render(report: ResidencyReport, fmt: str, stacks: Sequence[str]) -> str:
             },
             indent=2,
         )
-    lines = [f"{'TENANT':<14} {'JURISDICTION':<13} {'HOME':<15} {'FAILOVER':<16} DATA STORED IN"]
+    lines = [
+        f"{'TENANT':<14} {'JURISDICTION':<13} {'HOME':<15} {'FAILOVER':<16} {'DATA STORED IN':<28} ANSWERED FROM (DNS)"
+    ]
+    single: list[str] = []
     for tenant, row in report.tenants.items():
+        answered = row.get("answered_from") or []
+        if answered and not row.get("dns_failover"):
+            single.append(f"{tenant} ({row['jurisdiction']}: {answered[0]} only)")
         lines.append(
             f"{tenant:<14} {row['jurisdiction'] or '?':<13} {row['home_region'] or '?':<15} "
-            f"{','.join(row['failover_regions']) or '-':<16} {', '.join(row['stored_in']) or '-'}"
+            f"{','.join(row['failover_regions']) or '-':<16} {', '.join(row['stored_in']) or '-':<28} "
+            f"{', '.join(answered) or '-'}"
+        )
+    if single:
+        lines.append(
+            "no DNS failover target (one region in the jurisdiction; never another jurisdiction's): "
+            + "; ".join(single)
         )
     lines.append("")
     if report.paths:

@@ -7,7 +7,6 @@ Each stack runs in a fresh interpreter (`python -m mlplat.synth STACK OUT`) so s
 
 from __future__ import annotations
 
-import json
 import os
 import runpy
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from components.naming import region_code
-from mlplat.graph import GRAPH_SCHEMA, Graph, Resource, load_graph
+from mlplat.graph import GRAPH_SCHEMA, Graph, Resource, load_graph, provider_inputs
 
 __all__ = ["GRAPH_SCHEMA", "MOCK_ACCOUNT_ID", "GraphRecorder", "SynthError", "run_under_mocks", "synthesize"]
 
@@ -42,18 +41,6 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return value
-
-
-def _decode_provider_value(value: Any) -> Any:
-    """Provider inputs arrive with nested objects as JSON strings (`defaultTags`); decode them for readers."""
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    if value in ("true", "false"):
-        return value == "true"
     return value
 
 
@@ -91,6 +78,44 @@ def _node_pool_state(typ: str, name: str, inputs: dict[str, Any], region: str) -
     return states.get(typ, {})
 
 
+def _traffic_state(typ: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """Outputs of the traffic-entry and registry-access resources (certificates, load balancers, DNS, PrivateLink)
+    which other resources read."""
+    state: dict[str, Any] = {}
+    if typ == "aws:acm/certificate:Certificate":
+        names = [inputs.get("domainName", name), *(inputs.get("subjectAlternativeNames") or [])]
+        state["domainValidationOptions"] = [
+            {
+                "domainName": n,
+                "resourceRecordName": f"_mock.{n}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": "_mock.acm-validations.aws.",
+            }
+            for n in names
+        ]
+    elif typ == "aws:lb/loadBalancer:LoadBalancer":
+        kind = "net" if inputs.get("loadBalancerType") == "network" else "app"
+        lb_name = inputs.get("name", name)
+        state["arn"] = f"arn:aws:elasticloadbalancing:{region}:{MOCK_ACCOUNT_ID}:loadbalancer/{kind}/{lb_name}/mock"
+        state["arnSuffix"] = f"{kind}/{lb_name}/mock"
+        state["dnsName"] = f"{lb_name}-mock.{region}.elb.amazonaws.com"
+        state["zoneId"] = "Z0MOCKELB"
+    elif typ == "aws:lb/targetGroup:TargetGroup":
+        tg_name = inputs.get("name", name)
+        state["arn"] = f"arn:aws:elasticloadbalancing:{region}:{MOCK_ACCOUNT_ID}:targetgroup/{tg_name}/mock"
+        state["arnSuffix"] = f"targetgroup/{tg_name}/mock"
+    elif typ == "aws:ec2/vpcEndpointService:VpcEndpointService":
+        state["serviceName"] = f"com.amazonaws.vpce.{region}.vpce-svc-{name}"
+    elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+        state["dnsEntries"] = [{"dnsName": f"vpce-{name}.vpce-svc.{region}.vpce.amazonaws.com", "hostedZoneId": "Z0"}]
+    elif typ == "aws:route53/zone:Zone":
+        state["zoneId"] = f"Z{name.upper().replace('-', '')[:20]}"
+        state["nameServers"] = ["ns-1.awsdns-mock.org"]
+    elif typ == "aws:route53/record:Record":
+        state["fqdn"] = inputs.get("name", name)
+    return state
+
+
 @dataclass
 class _Recorded:
     type: str
@@ -119,7 +144,7 @@ class GraphRecorder:
         inputs = _plain(dict(args.inputs))
         resource_id = f"{args.name}-id"
         if args.typ.startswith("pulumi:providers:"):
-            inputs = {key: _decode_provider_value(value) for key, value in inputs.items()}
+            inputs = provider_inputs(inputs)
             self.providers[args.name] = inputs
         self.resources.append(_Recorded(args.typ, args.name, bool(args.custom), inputs, args.provider or ""))
         if args.typ == STACK_REFERENCE:
@@ -168,6 +193,7 @@ class GraphRecorder:
             "arn": f"arn:aws:{service}:{region}:{MOCK_ACCOUNT_ID}:{name}",
             "tagsAll": inputs.get("tags", {}),
             **_node_pool_state(typ, name, inputs, region),
+            **_traffic_state(typ, name, inputs, region),
         }
         if typ == "aws:kms/key:Key":
             state["keyId"] = f"{name}-key-id"
@@ -349,15 +375,12 @@ def run_under_mocks(recorder: GraphRecorder, program: Callable[[], None], *, sta
 
 def synthesize_in_process(root: Path, stack: str) -> Graph:
     """Runs `stacks/__main__.py` for one stack in this interpreter. Call once per process."""
-    from components.composition import planned_global_outputs
+    from components.composition import planned_stack_outputs
     from components.config import load_deployment
 
     deployment = load_deployment(root)  # ConfigError propagates with file and field
     config = deployment.stack(stack)
-    global_outputs = planned_global_outputs(deployment)
-    recorder = GraphRecorder(
-        stack, {name: global_outputs for name, s in deployment.stacks.items() if s.kind == "global"}
-    )
+    recorder = GraphRecorder(stack, planned_stack_outputs(deployment))
     program = root / "stacks" / "__main__.py"
 
     def _run() -> None:

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -23,7 +22,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from mlplat.graph import GRAPH_SCHEMA, Graph, Resource
+from mlplat.graph import GRAPH_SCHEMA, Graph, Resource, provider_inputs
 from policies.engine import Rule, StackContext
 from policies.rules import RULES, WAIVER_TAG_PREFIX
 from policies.settings import PolicySettings, settings_from
@@ -41,18 +40,8 @@ CONFIG_SCHEMA = PolicyConfigSchema(
 )
 
 
-def _decode(value: Any) -> Any:
-    """Provider inputs reach policies with nested objects as JSON strings (`defaultTags`)."""
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
 def _provider_inputs(provider: PolicyProviderResource | None) -> dict[str, Any]:
-    return {k: _decode(v) for k, v in (provider.props if provider else {}).items()}
+    return provider_inputs(provider.props if provider else {})
 
 
 def _stack_of(urn: str) -> str:
@@ -119,7 +108,7 @@ def graph_of(resources: list[PolicyResource], config: Mapping[str, Any]) -> tupl
                 "region": str(inputs.get("region") or ""),
                 "provider": resource.provider.name if resource.provider else None,
                 "parent": None,
-                "inputs": {k: _decode(v) for k, v in inputs.items()} if is_provider else inputs,
+                "inputs": provider_inputs(inputs) if is_provider else inputs,
             }
         )
     main = next(iter(providers.values()), None)

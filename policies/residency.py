@@ -149,9 +149,57 @@ def analyse(graphs: Sequence[Mapping[str, Any]], residency: ResidencyMap) -> Res
         _multi_region_keys,
         _iam_grants,
         _endpoints,
+        _answering_regions,
     ):
         check(index, residency, report)
     return report
+
+
+RECORD_TYPE = "aws:route53/record:Record"
+
+
+def answering_regions(resources: Iterable[Resource], residency: ResidencyMap) -> dict[str, list[str]]:
+    """Jurisdiction -> the regions its DNS name (`{jurisdiction}.{domain}`) can answer from, as the records say."""
+    from policies.rules.traffic import host_region
+
+    found: dict[str, set[str]] = {}
+    for resource in resources:
+        if resource.type != RECORD_TYPE:
+            continue
+        inputs = resource.inputs
+        label = str(inputs.get("name") or "").split(".", 1)[0]
+        if label not in residency.jurisdictions:
+            continue
+        regions = found.setdefault(label, set())
+        regions.update(str(p.get("region")) for p in inputs.get("latencyRoutingPolicies") or [] if p.get("region"))
+        for alias in inputs.get("aliases") or []:
+            regions.add(host_region(alias.get("name")) or "unknown")
+    return {name: sorted(regions) for name, regions in sorted(found.items())}
+
+
+def _answering_regions(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
+    """Per tenant: the regions that can answer its requests (its jurisdiction's DNS name) beside those holding its
+    data. Answering outside the allowed regions is a breach; answering where its features are not stored is not
+    (the serving guard answers 451 there: a degraded answer, never data from elsewhere)."""
+    answering = answering_regions(index.items, residency)
+    for tenant, row in report.tenants.items():
+        home = residency.tenants.get(tenant)
+        if home is None:
+            continue
+        regions = answering.get(home.jurisdiction, [])
+        row["answered_from"] = regions
+        row["dns_failover"] = len(regions) > 1
+        outside = [r for r in regions if r not in row["allowed_regions"]]
+        if outside:
+            ref = ResourceRef("dns", RECORD_TYPE, f"{home.jurisdiction} name", ",".join(outside))
+            report.breaches.append(
+                Breach(
+                    "mlplat-traffic-dns-within-jurisdiction",
+                    ref,
+                    f"tenant {tenant} ({home.jurisdiction}) can be answered from {', '.join(outside)}, "
+                    f"outside its allowed regions {', '.join(row['allowed_regions'])}",
+                )
+            )
 
 
 def _tenant_table(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
@@ -267,37 +315,18 @@ def _image_replication(index: _Index, residency: ResidencyMap, report: Residency
 
 
 def _global_datastores(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:
-    groups = {
-        str(i.inputs.get("replicationGroupId", i.name)): i
-        for i in index.items
-        if i.type == "aws:elasticache/replicationGroup:ReplicationGroup"
-    }
+    group_type = "aws:elasticache/replicationGroup:ReplicationGroup"
     for item in index.items:
-        inputs = item.inputs
         if item.type == "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup":
-            primary = groups.get(str(inputs.get("primaryReplicationGroupId", "")))
-            klass = data_class(primary) if primary is not None else data_class(item)
-            _path(
-                report,
-                residency,
-                "global-datastore",
-                index.ref(item),
-                None,
-                klass,
-                "mlplat-residency-no-global-datastore",
-            )
-        elif item.type == "aws:elasticache/replicationGroup:ReplicationGroup" and inputs.get(
-            "globalReplicationGroupId"
-        ):
-            _path(
-                report,
-                residency,
-                "global-datastore",
-                index.ref(item),
-                None,
-                data_class(item),
-                "mlplat-residency-no-global-datastore",
-            )
+            primary = index.graphs.resolve(item.inputs.get("primaryReplicationGroupId"), (group_type,))
+            klass = data_class(primary or item)
+        elif item.type == group_type and item.inputs.get("globalReplicationGroupId"):
+            klass = data_class(item)
+        else:
+            continue
+        _path(
+            report, residency, "global-datastore", index.ref(item), None, klass, "mlplat-residency-no-global-datastore"
+        )
 
 
 def _global_tables(index: _Index, residency: ResidencyMap, report: ResidencyReport) -> None:

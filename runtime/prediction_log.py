@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 PREDICTION_COLUMN = "prediction"
 # Who sent the request a row came from (token subject or client address): lets drift see a window one caller dominates.
 CALLER_COLUMN = "caller"
-META_COLUMNS = ("request_id", "ts", "tenant", "model_name", "model_version", "variant")
+META_COLUMNS = ("request_id", "ts", "tenant", "model_name", "model_version", "variant", CALLER_COLUMN)
 RESERVED_COLUMNS = frozenset((*META_COLUMNS, PREDICTION_COLUMN))
 
 

@@ -18,6 +18,7 @@ from components.config.models import (
     GpuInstanceType,
     GpuPoolConfig,
     ImageTag,
+    IngressConfig,
     InstanceType,
     Jurisdiction,
     MlflowConfig,
@@ -34,6 +35,7 @@ from components.config.models import (
     SystemPoolConfig,
     TagMap,
     Tenant,
+    TrafficConfig,
     WorkloadsConfig,
 )
 from components.config.rules import PLATFORM_DISPLAY, STACK_CONFIG_KEY, cross_stack_problems, stack_file_name
@@ -56,6 +58,7 @@ __all__ = [
     "GpuInstanceType",
     "GpuPoolConfig",
     "ImageTag",
+    "IngressConfig",
     "InstanceType",
     "Jurisdiction",
     "MlflowConfig",
@@ -72,6 +75,7 @@ __all__ = [
     "SystemPoolConfig",
     "TagMap",
     "Tenant",
+    "TrafficConfig",
     "WorkloadsConfig",
     "cross_stack_problems",
     "load_deployment",

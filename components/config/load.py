@@ -39,6 +39,16 @@ class Deployment:
     def regional(self) -> dict[str, RegionalStackConfig]:
         return {n: s for n, s in self.stacks.items() if isinstance(s, RegionalStackConfig)}
 
+    def global_stack_name(self) -> str:
+        """The stack whose outputs every region reads (the loader guarantees there is exactly one)."""
+        return next(name for name, s in self.stacks.items() if isinstance(s, GlobalStackConfig))
+
+    def registry_stack_name(self) -> str | None:
+        """The regional stack that runs MLflow (the primary region's), if any."""
+        return next(
+            (n for n, s in self.stacks.items() if isinstance(s, RegionalStackConfig) and s.mlflow.enabled), None
+        )
+
     def tags_for(self, stack_name: str) -> dict[str, str]:
         stack = self.stacks[stack_name]
         return {

@@ -120,6 +120,20 @@ class CostConfig(StrictModel):
     default_spot_discount: float = Field(0.6, ge=0, lt=1, description="Spot discount for families not listed above.")
 
 
+HOSTNAME_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
+class TrafficConfig(StrictModel):
+    """Public DNS of serving: one hosted zone, `{region}.{domain}` per region and `{jurisdiction}.{domain}`
+    answering from that jurisdiction's healthy regions only."""
+
+    domain: str = Field(
+        pattern=HOSTNAME_PATTERN,
+        max_length=200,
+        description="The hosted zone the global stack creates; delegate it from the parent domain before regions.",
+    )
+
+
 class PlatformConfig(StrictModel):
     """`stacks/platform.yaml`: what all stacks share."""
 
@@ -134,6 +148,7 @@ class PlatformConfig(StrictModel):
         default_factory=dict, description="Tags every taggable resource carries; `owner` and `cost-center` required."
     )
     cost: CostConfig = Field(default_factory=CostConfig, description="Assumptions of the cost estimate.")
+    traffic: TrafficConfig | None = Field(None, description="Public DNS names of serving; none: no traffic entry.")
 
     def residency(self) -> ResidencyMap:
         """The residency model (`runtime/residency.py`) of these jurisdictions and tenants."""
@@ -400,6 +415,9 @@ class MlflowConfig(StrictModel):
     allocated_storage_gib: int = Field(50, ge=20, le=65536, description="Initial database storage (GiB).")
     max_allocated_storage_gib: int = Field(200, ge=20, le=65536, description="Storage autoscaling ceiling (GiB).")
     backup_retention_days: int = Field(14, ge=7, le=35, description="Days of automated backups; at least 7.")
+    backup_replica_region: Region | None = Field(
+        None, description="Automated backups replicate here (same jurisdiction): the registry survives its region."
+    )
     artifact_prefix: str = Field(
         "mlflow", pattern=r"^[a-z0-9][a-z0-9/_-]*[a-z0-9]$", description="Key prefix of artifacts in the model bucket."
     )
@@ -465,6 +483,29 @@ class WorkloadsConfig(StrictModel):
 # -- stacks ----------------------------------------------------------------------------------------------------
 
 
+class IngressConfig(StrictModel):
+    """How clients reach serving in this region: an ALB (TLS only, WAF) bound to the serving pods."""
+
+    enabled: bool = Field(True, description="Needs `traffic.domain` in platform.yaml for its certificate and names.")
+    scheme: Literal["internet-facing", "internal"] = Field(
+        "internet-facing", description="internal: reachable from the VPC and its peers only."
+    )
+    rate_limit_per_client: int = Field(
+        2000, ge=10, le=2_000_000_000, description="Requests per client address per window before the WAF blocks it."
+    )
+    rate_window_seconds: Literal[60, 120, 300, 600] = Field(300, description="The WAF's rate evaluation window.")
+    tenant_rate_limits: dict[str, Annotated[int, Field(ge=10, le=2_000_000_000)]] = Field(
+        default_factory=dict,
+        description="Per tenant (the x-mlplat-tenant header): requests per client address per window.",
+    )
+    health_check_interval_seconds: Literal[10, 30] = Field(
+        10, description="Route 53 health check interval; 10 s drops an unhealthy region sooner."
+    )
+    health_check_failure_threshold: int = Field(3, ge=1, le=10, description="Failed checks before a region drops out.")
+    idle_timeout_seconds: int = Field(60, ge=1, le=4000, description="ALB idle connection timeout.")
+    access_logs_expire_after_days: int = Field(90, ge=1, description="ALB access logs are kept this long.")
+
+
 class StackBase(StrictModel):
     region: Region = Field(description="The stack's AWS region (the global stack: the primary region).")
     jurisdiction: str = Field(description="Jurisdiction the region belongs to (checked against platform.yaml).")
@@ -498,6 +539,7 @@ class RegionalStackConfig(StackBase):
         default_factory=ObservabilityConfig, description="Metrics, alerts and log retention."
     )
     workloads: WorkloadsConfig = Field(default_factory=WorkloadsConfig, description="Serving and the drift job.")
+    ingress: IngressConfig = Field(default_factory=IngressConfig, description="Traffic entry: ALB, WAF, DNS names.")
 
     def availability_zones(self) -> list[str]:
         if self.network.availability_zones:
@@ -512,6 +554,8 @@ class RegionalStackConfig(StackBase):
     def _problems(self) -> Iterator[tuple[str, str]]:
         if self.network.nat == "single" and self.environment == "production":
             yield "network.nat", "`single` NAT is for non-production stacks; production uses per_az"
+        if self.mlflow.backup_replica_region == self.region:
+            yield "mlflow.backup_replica_region", "must differ from the stack's region (a copy in one region is no DR)"
         for az in self.network.availability_zones or ():
             if not az.startswith(self.region):
                 yield "network.availability_zones", f"{az} is not in {self.region}"

@@ -56,6 +56,28 @@ def _stack_problems(
             f"{field}.mlflow.enabled",
             f"MLflow runs only on the primary region's stack ({platform.primary_region}); one registry serves all",
         )
+    yield from _traffic_problems(platform, file, field, stack)
+
+
+def _traffic_problems(
+    platform: PlatformConfig, file: str, field: str, stack: RegionalStackConfig
+) -> Iterator[ConfigProblem]:
+    """The ingress needs the platform's domain; rate limits name known tenants; registry backups stay inside the
+    stack's jurisdiction."""
+    if stack.ingress.enabled and platform.traffic is None:
+        yield ConfigProblem(
+            file, f"{field}.ingress.enabled", "needs `traffic.domain` in platform.yaml (certificate and DNS names)"
+        )
+    for tenant in stack.ingress.tenant_rate_limits:
+        if tenant not in platform.tenants:
+            yield ConfigProblem(file, f"{field}.ingress.tenant_rate_limits.{tenant}", "unknown tenant")
+    replica = stack.mlflow.backup_replica_region
+    if replica is not None and platform.jurisdiction_of(replica) != platform.jurisdiction_of(stack.region):
+        yield ConfigProblem(
+            file,
+            f"{field}.mlflow.backup_replica_region",
+            f"{replica} is outside {platform.jurisdiction_of(stack.region)!r}, the stack's jurisdiction",
+        )
 
 
 def _placement_problems(stacks: Mapping[str, RegionalStackConfig | GlobalStackConfig]) -> Iterator[ConfigProblem]:

@@ -20,6 +20,10 @@ class HelmChart:
 
 
 CHARTS: dict[str, HelmChart] = {
+    # v2.13 controller; only its TargetGroupBinding reconciler is used (components/load_balancer_controller.py).
+    "aws-load-balancer-controller": HelmChart(
+        "aws-load-balancer-controller", "1.13.3", "https://aws.github.io/eks-charts"
+    ),
     "aws-node-termination-handler": HelmChart(
         "aws-node-termination-handler", "0.21.0", "https://aws.github.io/eks-charts"
     ),

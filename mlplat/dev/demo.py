@@ -26,7 +26,7 @@ import httpx
 import numpy as np
 
 from mlplat.dev import demo_data
-from mlplat.dev.platform import MODEL_NAME, MODELS_BUCKET, PREDICTIONS_BUCKET, SERVICES, DevPlatform
+from mlplat.dev.platform import LOCAL_REGION, MODEL_NAME, MODELS_BUCKET, PREDICTIONS_BUCKET, SERVICES, DevPlatform
 from mlplat.processes import ProcessError
 
 Step = Callable[[str], None]
@@ -146,16 +146,24 @@ def train_and_register(platform: DevPlatform, size: DemoSize, step: Step) -> dic
     return versions
 
 
-def materialize(platform: DevPlatform, size: DemoSize, *, shifted: bool, seed: int) -> dict[str, list[str]]:
-    """Writes the local region's tenants' features into Redis with the online-store key contract."""
+def materialize(
+    platform: DevPlatform,
+    size: DemoSize,
+    *,
+    shifted: bool,
+    seed: int,
+    region: str = LOCAL_REGION,
+    redis_url: str | None = None,
+) -> dict[str, list[str]]:
+    """Writes the tenants stored in `region` into that region's Redis with the online-store key contract."""
     import redis
 
     from components.config import load_deployment
     from runtime.serving.features import write_entity
 
     deployment = load_deployment(platform.root)
-    tenants = [t for t in deployment.tenants_stored_in("eu-west-1")]
-    store = redis.Redis.from_url(platform.redis_url)
+    tenants = [t for t in deployment.tenants_stored_in(region)]
+    store = redis.Redis.from_url(redis_url or platform.redis_url)
     entities: dict[str, list[str]] = {}
     now = time.time()
     with store.pipeline(transaction=False) as pipe:
@@ -179,11 +187,24 @@ def _traffic(
     for _ in range(requests):
         tenant = tenants[int(rng.integers(len(tenants)))]
         ids = list(rng.choice(entities[tenant], size=per_request, replace=False))
-        response = client.post("/v1/predict", json={"tenant": tenant, "entity_ids": ids})
-        response.raise_for_status()
+        response = _predict(client, {"tenant": tenant, "entity_ids": ids})
         model = response.json()["model"]
         seen[f"{model['variant']} v{model['version']}"] += 1
     return seen
+
+
+def _predict(client: httpx.Client, body: dict[str, Any], attempts: int = 5) -> httpx.Response:
+    """One request as a well-behaved client sends it: a 503 (not ready, shedding, online store slow) is retried
+    after its Retry-After, at most `attempts` times; any other error is raised."""
+    for _ in range(attempts - 1):
+        response = client.post("/v1/predict", json=body)
+        if response.status_code != 503:
+            break
+        retry_after = response.headers.get("retry-after", "1")
+        time.sleep(min(float(retry_after), 5.0) if retry_after.isdigit() else 1.0)
+    else:
+        response = client.post("/v1/predict", json=body)
+    return response.raise_for_status()
 
 
 def _served_versions(client: httpx.Client) -> dict[str, str]:

@@ -175,8 +175,22 @@ class DevPlatform:
         }
 
     def down(self) -> list[str]:
-        """Stops exactly the processes whose pidfiles `up` wrote, newest first."""
-        return self.stop(SERVICES)
+        """Stops exactly the processes whose pidfiles `up` wrote, newest first (extra regions' before the base)."""
+        return self.stop_regions() + self.stop(SERVICES)
+
+    def stop_regions(self) -> list[str]:
+        """Stops the extra regions' processes (`<service>@<region>` pidfiles, see mlplat/dev/regions.py)."""
+        stopped = []
+        for path in sorted((self.state / "pids").glob("*@*.pid"), reverse=True):
+            try:
+                pid: int | None = int(path.read_text().strip())
+            except ValueError:
+                pid = None
+            if pid is not None and pid_alive(pid):
+                stop_pid(pid)
+                stopped.append(path.stem)
+            path.unlink(missing_ok=True)
+        return stopped
 
     def stop(self, names: Sequence[str]) -> list[str]:
         """Stops these services (those of them whose recorded process is alive), newest first."""

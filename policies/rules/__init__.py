@@ -8,6 +8,7 @@ from policies.rules import (  # noqa: F401  (imported to register their rules)
     iam,
     operations,
     residency,
+    traffic,
 )
 from policies.rules.registry import PUBLIC_CIDRS, REQUIRED_TAGS, RULES, WAIVER_TAG_PREFIX
 

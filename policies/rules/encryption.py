@@ -81,11 +81,16 @@ def bucket_sse_kms(graph: Graph, _: StackContext) -> Iterator[tuple[Resource, st
                 default.get("kmsMasterKeyId")
             )
             algorithms.setdefault(id(bucket), set()).add("kms" if kms else str(default.get("sseAlgorithm")))
-    # S3 delivers server access logs only to buckets encrypted with SSE-S3 (AES256).
+    # S3 server access logs and load balancer access logs are delivered only to SSE-S3 (AES256) buckets.
     log_targets = {
         id(target)
         for logging in index.of_type(*LOGGING_TYPES)
         if (target := index.resolve(inputs_of(logging).get("targetBucket"), BUCKET_TYPES)) is not None
+    } | {
+        id(target)
+        for balancer in index.of_type("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+        if (target := index.resolve(first(inputs_of(balancer).get("accessLogs")).get("bucket"), BUCKET_TYPES))
+        is not None
     }
     for bucket in index.of_type(*BUCKET_TYPES):
         inline = first(first(inputs_of(bucket).get("serverSideEncryptionConfiguration")).get("rule"))

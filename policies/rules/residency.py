@@ -56,12 +56,34 @@ def _jurisdiction(region: str | None, context: StackContext) -> str | None:
     "A regional stack deploys only into its own region; cross-region resources belong to the global stack.",
     FAMILY,
 )
-def regional_stack_one_region(graph: Graph, _: StackContext) -> Iterator[tuple[Resource, str]]:
+def regional_stack_one_region(graph: Graph, context: StackContext) -> Iterator[tuple[Resource, str]]:
     if graph.get("kind", "regional") != "regional":
         return
+    parents = {f"{r['type']}::{r['name']}": r.get("parent") for r in graph["resources"]}
     for resource in graph["resources"]:
-        if str(resource["type"]).startswith("aws:") and resource.get("region") != graph["region"]:
-            yield resource, f"resource is in {resource.get('region')}, outside the stack's region {graph['region']}"
+        if not str(resource["type"]).startswith("aws:") or resource.get("region") == graph["region"]:
+            continue
+        where = f"resource is in {resource.get('region')}, outside the stack's region {graph['region']}"
+        if _recovery_copy(resource, parents):
+            if _jurisdiction(resource.get("region"), context) == context.jurisdiction:
+                continue  # a disaster-recovery copy in a second region of the same jurisdiction
+            where += f" and outside its jurisdiction {context.jurisdiction}"
+        yield resource, where
+
+
+RECOVERY_COMPONENTS = frozenset({"mlplat:index:RegistryBackups"})
+
+
+def _recovery_copy(resource: Resource, parents: dict[str, str | None]) -> bool:
+    """True for resources declared by a disaster-recovery component (directly or through a child component)."""
+    parent = resource.get("parent")
+    for _ in range(16):
+        if not parent:
+            return False
+        if str(parent).split("::", 1)[0] in RECOVERY_COMPONENTS:
+            return True
+        parent = parents.get(str(parent))
+    return False
 
 
 @RULES.graph_rule(

@@ -1,28 +1,45 @@
 """`mlplat-drift`: `run` compares two samples, `profile` saves a reference profile, `job` is the CronJob.
 
 Exit codes: 0 done (drift below --fail-on), 1 drift at or above --fail-on (or the job's action failed),
-2 bad input or usage (the message says what and where).
+2 any error: bad input or usage, unwritable output, a crash (the message says what and where).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from runtime.drift import storage
 from runtime.drift.allocator import keep_freed_memory
 from runtime.drift.compare import CompareOptions
+from runtime.drift.engine import Engine, StreamOptions
 from runtime.drift.errors import DriftActionError, DriftError, DriftInputError
-from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT, build_profile, profile_bytes, save_profile
+from runtime.drift.profile import (
+    DEFAULT_PROFILE_ARTIFACT,
+    ReferenceProfile,
+    build_profile,
+    profile_bytes,
+    save_profile,
+)
+from runtime.drift.profile_stream import streamed_profile
 from runtime.drift.runner import ReferenceSource, analyse, reaches, report_json, write_reports
+from runtime.drift.sources import DEFAULT_BATCH_ROWS
 from runtime.drift.statistics import warm_up
 from runtime.drift.tables import read_table
 from runtime.drift.thresholds import Thresholds
 
 EXIT_OK, EXIT_DRIFT, EXIT_INPUT = 0, 1, 2
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def _names(text: str | None) -> frozenset[str]:
@@ -57,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--psi-alert", type=float, default=Thresholds.psi_alert)
     run.add_argument("--drift-share", type=float, default=Thresholds.drift_share_alert)
     run.add_argument("--min-values", type=int, default=30, help="fewer values on a side: statistics unreliable")
+    run.add_argument(
+        "--engine",
+        choices=[str(engine) for engine in Engine],
+        default=str(Engine.LOCAL),
+        help="local: stream the current sample here in record batches (default); ray: as Ray Data tasks; "
+        "memory: read it whole",
+    )
+    run.add_argument("--batch-rows", type=_positive, default=DEFAULT_BATCH_ROWS, help="rows per record batch")
+    run.add_argument("--ray-address", help="Ray cluster to use with --engine ray (default: start a local Ray)")
 
     profile = commands.add_parser("profile", help="save a reference profile (at training time)")
     profile.add_argument("--reference", required=True, help="reference sample: .parquet/.csv, local or s3://")
@@ -70,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
         help="keep at most this many sorted values per feature (KS then approximate)",
     )
     _add_reference_args(profile)
+    profile.add_argument(
+        "--engine",
+        choices=("local", "memory"),
+        default="local",
+        help="local: stream the sample (memory: one batch plus one column's values; default); memory: read it whole",
+    )
+    profile.add_argument("--batch-rows", type=_positive, default=DEFAULT_BATCH_ROWS, help="rows per record batch")
 
     commands.add_parser("job", help="the scheduled job: settings from MLPLAT_* environment variables")
     return parser
@@ -89,7 +122,8 @@ def _run(args: argparse.Namespace) -> int:
         categorical=_names(args.categorical),
         prediction_column=args.prediction_column,
     )
-    report = analyse(reference, args.current, options)
+    stream = StreamOptions(engine=Engine(args.engine), batch_rows=args.batch_rows, ray_address=args.ray_address)
+    report = analyse(reference, args.current, options, stream)
     write_reports(report, args.out, args.html, f"Drift report: {args.current}")
     if not args.out:
         sys.stdout.buffer.write(report_json(report) + b"\n")
@@ -110,15 +144,29 @@ def _profile(args: argparse.Namespace) -> int:
         raise DriftInputError("--max-ks-values must be at least 2")
     if not args.out and not args.mlflow_run:
         raise DriftInputError("give --out, --mlflow-run or both")
-    profile = build_profile(
-        read_table(args.reference),
-        categorical=_names(args.categorical),
-        prediction_column=args.prediction_column,
-        exclude=_names(args.exclude),
-        max_ks_values=args.max_ks_values,
-        source=args.reference,
-        workers=_workers(args.workers),
-    )
+    with _reference_profile(args) as profile:
+        return _save(args, profile)
+
+
+@contextlib.contextmanager
+def _reference_profile(args: argparse.Namespace) -> Iterator[ReferenceProfile]:
+    """The profile, streamed (bounded memory, the default) or from the whole sample in memory."""
+    options = {
+        "categorical": _names(args.categorical),
+        "prediction_column": args.prediction_column,
+        "exclude": _names(args.exclude),
+        "max_ks_values": args.max_ks_values,
+    }
+    if args.engine == "memory":
+        yield build_profile(
+            read_table(args.reference), **options, source=args.reference, workers=_workers(args.workers)
+        )
+        return
+    with streamed_profile(args.reference, **options, batch_rows=args.batch_rows) as profile:
+        yield profile
+
+
+def _save(args: argparse.Namespace, profile: ReferenceProfile) -> int:
     if args.out and storage.is_s3(args.out):
         storage.write_bytes(args.out, profile_bytes(profile))
     elif args.out:
@@ -147,20 +195,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     keep_freed_memory()
     warm_up()
+    commands = {"run": lambda: _run(args), "profile": lambda: _profile(args), "job": _job}
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "profile":
-            return _profile(args)
-        return _job()
+        return commands[args.command]()
     except DriftInputError as error:
         print(f"mlplat-drift: error: {error}", file=sys.stderr)
         return EXIT_INPUT
     except DriftActionError as error:
         print(f"mlplat-drift: action failed: {error}", file=sys.stderr)
         return EXIT_DRIFT
-    except (DriftError, ValueError) as error:
+    except (DriftError, ValueError, OSError) as error:
         print(f"mlplat-drift: error: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as error:  # exit 1 means drift: anything unforeseen must not read as drift
+        print(f"mlplat-drift: error: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_INPUT
 
 

@@ -100,20 +100,27 @@ def _first_non_numeric(column: pa.ChunkedArray) -> str:
         try:
             float(value)
         except ValueError:
-            return str(value)
+            text = str(value)
+            return text if len(text) <= 80 else f"{text[:60]}...({len(text)} chars)"
     return "?"
 
 
-def numeric_values(column: pa.ChunkedArray, name: str, side: str) -> NumericValues:
-    """Finite values sorted; nulls and NaN counted as missing, +-inf counted as infinite."""
+def finite_values(column: pa.ChunkedArray, name: str, side: str) -> tuple[FloatArray, int, int, int]:
+    """The finite values (unsorted; may be a read-only view), the row count, missing (null, NaN) and +-inf."""
     values = _as_float64(column, name, side).to_numpy()
     finite = np.isfinite(values)
     n_finite = int(np.count_nonzero(finite))
     n_rows = int(values.size)
-    n_nan = int(np.count_nonzero(np.isnan(values))) if n_finite < n_rows else 0
     if n_finite == n_rows:
-        return NumericValues(sort_values(values), n_rows, 0, 0)
-    return NumericValues(sort_values(values[finite], owned=True), n_rows, n_nan, n_rows - n_finite - n_nan)
+        return values, n_rows, 0, 0
+    n_nan = int(np.count_nonzero(np.isnan(values)))
+    return values[finite], n_rows, n_nan, n_rows - n_finite - n_nan
+
+
+def numeric_values(column: pa.ChunkedArray, name: str, side: str) -> NumericValues:
+    """Finite values sorted; nulls and NaN counted as missing, +-inf counted as infinite."""
+    values, n_rows, n_missing, n_infinite = finite_values(column, name, side)
+    return NumericValues(sort_values(values, owned=n_missing + n_infinite > 0), n_rows, n_missing, n_infinite)
 
 
 def categorical_values(column: pa.ChunkedArray, name: str, side: str) -> CategoricalValues:

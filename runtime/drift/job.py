@@ -14,13 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runtime import prediction_log
-from runtime.drift import actions, metrics, registry, storage
-from runtime.drift.compare import CompareOptions, compare
+from runtime.drift import actions, engine, metrics, registry, sources, storage
+from runtime.drift.compare import CompareOptions, quoted
+from runtime.drift.engine import Engine, StreamOptions
 from runtime.drift.errors import DriftActionError
 from runtime.drift.profile import ReferenceProfile, load_profile
-from runtime.drift.runner import reaches, write_reports
+from runtime.drift.runner import check_categorical, reaches, write_reports
 from runtime.drift.settings import Action, JobSettings, MetricsMode, RetrainTarget
-from runtime.drift.window import Window, of_version, read_window, window_ending
+from runtime.drift.streaming import Totals, report_from_totals
+from runtime.drift.window import Window, WindowRows, window_ending, window_files
 
 
 @dataclass
@@ -33,6 +35,7 @@ class JobOutcome:
     status: str = "no_data"
     n_rows: int = 0
     report_uri: str | None = None
+    engine: str = "local"
     actions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -45,7 +48,7 @@ class JobOutcome:
         failed = f"; FAILED: {'; '.join(self.failures)}" if self.failures else ""
         return (
             f"drift {self.status} for {self.model} v{self.version} window {self.window.id} "
-            f"({self.n_rows} rows): {done}{failed}; report {self.report_uri or '-'}"
+            f"({self.n_rows} rows, {self.engine} engine): {done}{failed}; report {self.report_uri or '-'}"
         )
 
 
@@ -67,7 +70,8 @@ def _profile(mlflow: Any, settings: JobSettings, run_id: str | None) -> Referenc
 
 
 def _options(settings: JobSettings, profile: ReferenceProfile) -> tuple[ReferenceProfile, CompareOptions]:
-    exclude = set(prediction_log.META_COLUMNS)
+    check_categorical(profile, settings.categorical(), "MLPLAT_DRIFT_CATEGORICAL")
+    exclude = {*prediction_log.META_COLUMNS, prediction_log.CALLER_COLUMN}
     prediction = prediction_log.PREDICTION_COLUMN
     if profile.prediction_column is None and prediction in profile.features:
         profile = ReferenceProfile(profile.features, profile.n_rows, prediction, profile.source)
@@ -84,7 +88,8 @@ def _act(mlflow: Any, settings: JobSettings, outcome: JobOutcome, report: dict[s
     if dataset["status"] != "alert" or settings.drift_action is Action.NONE:
         return
     if not dataset["reliable"]:
-        outcome.actions.append(f"{settings.drift_action} skipped: statistics unreliable at this sample size")
+        why = dataset.get("unreliable_reason") or "statistics unreliable at this sample size"
+        outcome.actions.append(f"{settings.drift_action} skipped: {why}")
         return
     prediction = report["prediction"]["status"] if report.get("prediction") else "not checked"
     reason = (
@@ -174,6 +179,60 @@ def _attempt(outcome: JobOutcome, step: str, call: Any, *args: Any) -> None:
         outcome.failures.append(f"{step}: {type(error).__name__}: {error}")
 
 
+def guard_callers(report: dict[str, Any], callers: dict[str | None, int] | None, max_share: float) -> None:
+    """Mark the report unreliable when one caller sent more than `max_share` of the window's rows: such a
+    window describes that caller, not the traffic, and must not roll back or retrain a model. Rows without a
+    caller (logs written before the column existed) count in the total but as no one's."""
+    dataset = report["dataset"]
+    if not callers:
+        dataset["top_caller_share"] = None
+        return
+    total = sum(callers.values())
+    identified = {caller: count for caller, count in callers.items() if caller is not None}
+    top, rows = max(identified.items(), key=lambda item: item[1], default=(None, 0))
+    share = rows / total if total else 0.0
+    dataset["top_caller_share"] = share
+    if share > max_share:
+        reason = (
+            f"window dominated by one caller: {rows} of {total} rows ({share:.0%}) from {quoted(top)}, "
+            f"more than MLPLAT_DRIFT_MAX_CALLER_SHARE={max_share:g}"
+        )
+        dataset["reliable"] = False
+        dataset["unreliable_reason"] = reason
+        dataset["problems"].append(reason)
+
+
+def _count_window(
+    settings: JobSettings,
+    window: Window,
+    version: str | None,
+    profile: ReferenceProfile,
+    options: CompareOptions,
+    outcome: JobOutcome,
+) -> Totals | None:
+    """Stream the window's rows of `version` through the counting: here, or on Ray when the files' Parquet
+    metadata says the window holds more than MLPLAT_DRIFT_RAY_MIN_ROWS rows and a Ray address is set."""
+    files = window_files(settings.prediction_log_uri, settings.model_name, window)
+    if not files:
+        return None
+    layout = sources.layout_of(files, any_columns=True)
+    use_ray = (
+        settings.drift_ray_address is not None
+        and layout.n_rows is not None
+        and layout.n_rows > settings.drift_ray_min_rows
+    )
+    stream = StreamOptions(
+        engine=Engine.RAY if use_ray else Engine.LOCAL,
+        batch_rows=settings.drift_batch_rows,
+        ray_address=settings.drift_ray_address,
+        row_filter=WindowRows(window, version),
+        counted=frozenset({prediction_log.CALLER_COLUMN}),
+        optional=layout.optional,
+    )
+    outcome.engine = str(stream.engine)
+    return engine.count(profile, layout, options, stream)
+
+
 def run_job(settings: JobSettings, now: datetime | None = None) -> JobOutcome:
     """One run over the window ending now (or at MLPLAT_DRIFT_WINDOW_END)."""
     started = time.monotonic()
@@ -184,14 +243,15 @@ def run_job(settings: JobSettings, now: datetime | None = None) -> JobOutcome:
     )
     outcome = JobOutcome(settings.model_name, evaluated.version, window)
     profile, options = _options(settings, _profile(mlflow, settings, evaluated.run_id))
-    table, _files = read_window(settings.prediction_log_uri, settings.model_name, window)
-    table = of_version(table, evaluated.version if mlflow is not None else None)
-    outcome.n_rows = table.num_rows
+    version = evaluated.version if mlflow is not None else None
+    totals = _count_window(settings, window, version, profile, options, outcome)
+    outcome.n_rows = totals.partial.n_rows if totals is not None else 0
     report: dict[str, Any] | None = None
-    if table.num_rows < settings.drift_min_rows:
-        outcome.actions.append(f"not compared: {table.num_rows} rows < MLPLAT_DRIFT_MIN_ROWS={settings.drift_min_rows}")
+    if totals is None or outcome.n_rows < settings.drift_min_rows:
+        outcome.actions.append(f"not compared: {outcome.n_rows} rows < MLPLAT_DRIFT_MIN_ROWS={settings.drift_min_rows}")
     else:
-        report = compare(profile, table, options)
+        report = report_from_totals(profile, totals, options)
+        guard_callers(report, totals.partial.counted.get(prediction_log.CALLER_COLUMN), settings.drift_max_caller_share)
         report["model"] = {
             "name": settings.model_name,
             "version": evaluated.version,

@@ -10,17 +10,19 @@ copy), others are read lazily, so a run holds one reference column at a time.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import struct
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import BaseModel, Field, FiniteFloat, NonNegativeInt, ValidationError, model_validator
 
 from runtime.drift.columns import (
     CategoricalValues,
@@ -32,11 +34,11 @@ from runtime.drift.columns import (
     numeric_values,
 )
 from runtime.drift.errors import DriftInputError
+from runtime.drift.settings import DEFAULT_PROFILE_ARTIFACT as DEFAULT_PROFILE_ARTIFACT  # noqa: PLC0414 - re-exported
 from runtime.drift.statistics import FloatArray, bin_counts, decile_edges
+from runtime.drift.storage import private_file
 
 PROFILE_SCHEMA = "mlplat.drift-profile/v1"
-# Where the job finds the profile in the champion's training run (MLPLAT_DRIFT_REFERENCE_ARTIFACT).
-DEFAULT_PROFILE_ARTIFACT = "drift/reference_profile.npz"
 
 
 @dataclass(frozen=True)
@@ -201,8 +203,7 @@ def write_profile(profile: ReferenceProfile, handle: BinaryIO) -> None:
 
 def save_profile(profile: ReferenceProfile, path: Path) -> None:
     """Write the profile to a local file (parents created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
+    with private_file(path) as handle:
         write_profile(profile, handle)
 
 
@@ -213,11 +214,120 @@ def profile_bytes(profile: ReferenceProfile) -> bytes:
     return buffer.getvalue()
 
 
-def _lazy(archive: Any, key: str) -> Callable[[], FloatArray]:
-    return lambda: np.asarray(archive[key], dtype=np.float64)
+# A profile's meta document is small (counts, edges); more than this uncompressed is refused (zip bombs).
+MAX_META_BYTES = 64 << 20
+# Room for a .npy header (numpy pads it to a multiple of 64 bytes; a 1-D header is well under 256).
+NPY_HEADER_BYTES = 4096
 
 
-def _mapped(path: Path, member: zipfile.ZipInfo) -> Callable[[], FloatArray] | None:
+class _NumericMeta(BaseModel):
+    name: str
+    kind: Literal["numeric"]
+    n_rows: NonNegativeInt
+    edges: list[FiniteFloat]
+    counts: list[NonNegativeInt]
+    n_missing: NonNegativeInt
+    n_infinite: NonNegativeInt
+    n_values: NonNegativeInt
+    ks_exact: bool
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _NumericMeta:
+        if self.n_missing + self.n_infinite + self.n_values != self.n_rows:
+            raise ValueError("n_missing + n_infinite + n_values must equal n_rows")
+        if len(self.counts) != len(self.edges) + 1:
+            raise ValueError(f"{len(self.edges)} edges need {len(self.edges) + 1} counts, not {len(self.counts)}")
+        if any(high <= low for low, high in itertools.pairwise(self.edges)):
+            raise ValueError("edges must increase strictly")
+        if sum(self.counts) != self.n_values:
+            raise ValueError("the bin counts must add up to n_values")
+        return self
+
+
+class _CategoricalMeta(BaseModel):
+    name: str
+    kind: Literal["categorical"]
+    n_rows: NonNegativeInt
+    counts: dict[str, NonNegativeInt]
+    n_missing: NonNegativeInt
+    notes: list[str] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _CategoricalMeta:
+        if sum(self.counts.values()) + self.n_missing != self.n_rows:
+            raise ValueError("the category counts plus n_missing must equal n_rows")
+        return self
+
+
+class _UnusableMeta(BaseModel):
+    name: str
+    kind: Kind
+    n_rows: NonNegativeInt
+    problem: str
+
+
+class _ProfileMeta(BaseModel):
+    schema_: Literal["mlplat.drift-profile/v1"] = Field(alias="schema")
+    n_rows: NonNegativeInt
+    prediction_column: str | None = None
+    source: str = ""
+    features: list[dict[str, Any]]
+
+
+def _invalid(error: ValidationError, prefix: str = "") -> DriftInputError:
+    problems = "; ".join(
+        f"{prefix}{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" if item["loc"] else item["msg"]
+        for item in error.errors()[:5]
+    )
+    return DriftInputError(f"the reference profile is invalid: {problems}")
+
+
+def _feature_meta(entry: dict[str, Any], index: int) -> _NumericMeta | _CategoricalMeta | _UnusableMeta:
+    model: type[_NumericMeta | _CategoricalMeta | _UnusableMeta]
+    if "problem" in entry:
+        model = _UnusableMeta
+    elif entry.get("kind") == "numeric":
+        model = _NumericMeta
+    else:
+        model = _CategoricalMeta
+    try:
+        return model.model_validate(entry)
+    except ValidationError as error:
+        raise _invalid(error, f"features.{index}.") from None
+
+
+def _read_npy_header(handle: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(handle)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(handle)
+    raise ValueError(f"unsupported .npy version {version}")
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, dtype: str, length: int | None) -> np.ndarray:
+    """A 1-D array member of `dtype`, its header checked (and its length, when given) before anything is read."""
+    with archive.open(member) as handle:
+        shape, fortran, found = _read_npy_header(handle)  # type: ignore[arg-type]
+        if fortran or found != np.dtype(dtype) or len(shape) != 1 or (length is not None and shape[0] != length):
+            raise DriftInputError(
+                f"the reference profile's {member.filename} holds {found} {shape}, expected {dtype} "
+                f"({'?' if length is None else length},)"
+            )
+        data = handle.read(shape[0] * np.dtype(dtype).itemsize)
+    if len(data) != shape[0] * np.dtype(dtype).itemsize:
+        raise DriftInputError(f"the reference profile's {member.filename} is truncated")
+    return np.frombuffer(data, dtype=dtype)
+
+
+def _checked_sorted(values: FloatArray, name: str) -> FloatArray:
+    """Sorted finite values, or a `DriftInputError` (a profile's arrays are data from outside)."""
+    if values.size and not (np.isfinite(values).all() and (values[1:] >= values[:-1]).all()):
+        raise DriftInputError(f"the reference profile's values of {name!r} are not sorted finite numbers")
+    return values
+
+
+def _mapped(path: Path, member: zipfile.ZipInfo, length: int) -> Callable[[], FloatArray] | None:
     """A zero-copy loader for an uncompressed NPZ member: memory-map its array data in place (the member's
     local header, then the .npy header, then the raw values); None when the member is not mappable."""
     if member.compress_type != zipfile.ZIP_STORED:
@@ -230,75 +340,140 @@ def _mapped(path: Path, member: zipfile.ZipInfo) -> Callable[[], FloatArray] | N
         name_length, extra_length = struct.unpack("<HH", local[26:30])
         start = member.header_offset + 30 + name_length + extra_length
         handle.seek(start)
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-        else:
-            return None
+        shape, fortran, dtype = _read_npy_header(handle)
         offset = handle.tell()
-    if fortran or dtype != np.float64 or len(shape) != 1:
+    if fortran or dtype != np.float64 or shape != (length,):
         return None
-    if shape[0] == 0:
+    if offset + 8 * length > path.stat().st_size:
+        raise DriftInputError(f"the reference profile's {member.filename} is truncated")
+    if length == 0:
         return lambda: np.empty(0)
-    return lambda: np.memmap(path, dtype=np.float64, mode="r", offset=offset, shape=shape)
+    return lambda: np.memmap(path, dtype=np.float64, mode="r", offset=offset, shape=(length,))
 
 
-def _loaders(source: Path | bytes, archive: Any) -> dict[str, Callable[[], FloatArray]]:
-    """One loader per `sorted_<i>` array: memory-mapped from a local file, else read from the archive."""
-    loaders = {key: _lazy(archive, key) for key in archive.files if key.startswith("sorted_")}
+def _loader(source: Path | bytes, member: zipfile.ZipInfo, length: int, name: str) -> Callable[[], FloatArray]:
+    """The sorted values of one numeric feature: memory-mapped from a local uncompressed file, else read
+    from the archive when first needed; checked (shape, dtype, sorted and finite) either way."""
     if isinstance(source, Path):
-        with zipfile.ZipFile(source) as listing:
-            for member in listing.infolist():
-                key = member.filename.removesuffix(".npy")
-                mapped = _mapped(source, member) if key in loaders else None
-                if mapped is not None:
-                    loaders[key] = mapped
-    return loaders
+        mapped = _mapped(source, member, length)
+        if mapped is not None:
+            return lambda: _checked_sorted(mapped(), name)
+
+    def read() -> FloatArray:
+        with zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source)) as archive:
+            return _checked_sorted(_read_member(archive, member, "<f8", length).astype(np.float64), name)
+
+    return read
 
 
-def _feature_from_meta(
-    entry: Mapping[str, Any], index: int, loaders: Mapping[str, Callable[[], FloatArray]]
+def _feature(
+    meta: _NumericMeta | _CategoricalMeta | _UnusableMeta, loader: Callable[[], FloatArray] | None
 ) -> FeatureProfile:
-    kind = Kind(entry["kind"])
-    if "problem" in entry:
-        return UnusableProfile(entry["name"], kind, int(entry["n_rows"]), str(entry["problem"]))
-    if kind is Kind.NUMERIC:
+    if isinstance(meta, _UnusableMeta):
+        return UnusableProfile(meta.name, meta.kind, meta.n_rows, meta.problem)
+    if isinstance(meta, _NumericMeta):
+        assert loader is not None
         return NumericProfile(
-            name=entry["name"],
-            edges=np.asarray(entry["edges"], dtype=np.float64),
-            counts=np.asarray(entry["counts"], dtype=np.int64),
-            n_rows=int(entry["n_rows"]),
-            n_missing=int(entry["n_missing"]),
-            n_infinite=int(entry["n_infinite"]),
-            n_values=int(entry["n_values"]),
-            ks_exact=bool(entry["ks_exact"]),
-            load_sorted=loaders[f"sorted_{index}"],
+            name=meta.name,
+            edges=np.asarray(meta.edges, dtype=np.float64),
+            counts=np.asarray(meta.counts, dtype=np.int64),
+            n_rows=meta.n_rows,
+            n_missing=meta.n_missing,
+            n_infinite=meta.n_infinite,
+            n_values=meta.n_values,
+            ks_exact=meta.ks_exact,
+            load_sorted=loader,
         )
-    counts = {str(key): int(value) for key, value in entry["counts"].items()}
-    return CategoricalProfile(
-        entry["name"], counts, int(entry["n_rows"]), int(entry["n_missing"]), tuple(entry.get("notes", ()))
-    )
+    return CategoricalProfile(meta.name, dict(meta.counts), meta.n_rows, meta.n_missing, tuple(meta.notes))
+
+
+def _read_meta(archive: zipfile.ZipFile) -> dict[str, Any]:
+    member = next((info for info in archive.infolist() if info.filename == "meta.npy"), None)
+    if member is None:
+        raise DriftInputError("the reference profile has no meta document")
+    if member.file_size > MAX_META_BYTES + NPY_HEADER_BYTES:
+        raise DriftInputError(
+            f"the reference profile's meta document is {member.file_size} bytes uncompressed, "
+            f"more than {MAX_META_BYTES >> 20} MiB"
+        )
+    meta = json.loads(_read_member(archive, member, "|u1", None).tobytes().decode())
+    if not isinstance(meta, dict):
+        raise DriftInputError("the reference profile's meta document is not a JSON object")
+    return meta
 
 
 def load_profile(source: Path | bytes) -> ReferenceProfile:
-    """Read a profile written by `save_profile`; numeric reference values are read when first needed."""
+    """Read a profile written by `save_profile`, validated (shapes, counts, sizes before decompressing);
+    numeric reference values are read when first needed."""
     if isinstance(source, Path) and not source.is_file():
         raise DriftInputError(f"cannot read the reference profile {source}: no such file")
+    where = "" if isinstance(source, bytes) else f" {source}"
     try:
-        archive = np.load(io.BytesIO(source) if isinstance(source, bytes) else source, allow_pickle=False)
-        meta = json.loads(bytes(archive["meta"]).decode())
-    except (OSError, ValueError, KeyError) as error:
-        where = "" if isinstance(source, bytes) else f" {source}"
+        with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as archive:
+            meta = _read_meta(archive)
+            members = {info.filename: info for info in archive.infolist()}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise DriftInputError(f"cannot read the reference profile{where}: {error}") from None
     if meta.get("schema") != PROFILE_SCHEMA:
         raise DriftInputError(f"the reference profile has schema {meta.get('schema')!r}, expected {PROFILE_SCHEMA}")
     try:
-        loaders = _loaders(source, archive)
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise DriftInputError(f"cannot read the reference profile: {error}") from None
-    features = {
-        entry["name"]: _feature_from_meta(entry, index, loaders) for index, entry in enumerate(meta["features"])
-    }
-    return ReferenceProfile(features, int(meta["n_rows"]), meta.get("prediction_column"), str(meta["source"]))
+        header = _ProfileMeta.model_validate(meta)
+    except ValidationError as error:
+        raise _invalid(error) from None
+    entries = [_feature_meta(entry, index) for index, entry in enumerate(header.features)]
+    names = [entry.name for entry in entries]
+    if len(set(names)) != len(names):
+        raise DriftInputError("the reference profile names a feature twice")
+    if header.prediction_column is not None and header.prediction_column not in names:
+        raise DriftInputError(
+            f"the reference profile's prediction column {header.prediction_column!r} is not a feature"
+        )
+    expected = {"meta.npy"}
+    features: dict[str, FeatureProfile] = {}
+    for index, entry in enumerate(entries):
+        if entry.n_rows != header.n_rows:
+            raise DriftInputError(
+                f"the reference profile's feature {entry.name!r} has {entry.n_rows} rows, not {header.n_rows}"
+            )
+        loader = None
+        if isinstance(entry, _NumericMeta):
+            key, loader = _numeric_loader(source, members, entry, index)
+            expected.add(key)
+        features[entry.name] = _feature(entry, loader)
+    unexpected = sorted(set(members) - expected)
+    if unexpected:
+        raise DriftInputError(f"the reference profile has unexpected members: {', '.join(unexpected[:5])}")
+    return ReferenceProfile(features, header.n_rows, header.prediction_column, header.source)
+
+
+def _numeric_loader(
+    source: Path | bytes, members: dict[str, zipfile.ZipInfo], entry: _NumericMeta, index: int
+) -> tuple[str, Callable[[], FloatArray]]:
+    """The member holding a numeric feature's sorted values, its declared size checked, and its loader."""
+    key = f"sorted_{index}.npy"
+    member = members.get(key)
+    length = entry.n_values
+    if member is None:
+        raise DriftInputError(f"the reference profile lacks the values of {entry.name!r} ({key})")
+    if member.file_size > 8 * length + NPY_HEADER_BYTES:
+        raise DriftInputError(
+            f"the reference profile's {key} is {member.file_size} bytes uncompressed, "
+            f"more than {entry.n_values} values need"
+        )
+    if not entry.ks_exact:
+        length = _stored_length(source, member)
+        if not 2 <= length <= entry.n_values:
+            raise DriftInputError(f"the reference profile's {key} holds {length} values of {entry.n_values}")
+    return key, _loader(source, member, length, entry.name)
+
+
+def _stored_length(source: Path | bytes, member: zipfile.ZipInfo) -> int:
+    """The length a member's .npy header declares (for subsampled values, whose count the meta does not hold)."""
+    with (
+        zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source)) as archive,
+        archive.open(member) as handle,
+    ):
+        shape, _, _ = _read_npy_header(handle)  # type: ignore[arg-type]
+    if len(shape) != 1:
+        raise DriftInputError(f"the reference profile's {member.filename} is not one-dimensional")
+    return int(shape[0])

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.drift import storage
-from runtime.drift.compare import CompareOptions, clean_floats, compare
+from runtime.drift import engine, storage
+from runtime.drift.compare import CompareOptions, clean_floats
+from runtime.drift.engine import StreamOptions
 from runtime.drift.errors import DriftInputError
 from runtime.drift.html import render_html
 from runtime.drift.profile import ReferenceProfile, build_profile, load_profile
@@ -48,19 +49,26 @@ class ReferenceSource:
         )
 
 
-def analyse(reference: ReferenceSource, current_uri: str, options: CompareOptions) -> dict[str, Any]:
-    """The report for one current sample against the reference."""
-    profile = reference.load(options.exclude, options.workers)
-    unknown = reference.categorical - set(profile.features)
+def check_categorical(profile: ReferenceProfile, declared: frozenset[str], where: str) -> None:
+    """Refuse declared categorical columns the profile lacks or holds as numeric (`where` names the setting)."""
+    unknown = declared - set(profile.features)
     if unknown:
-        raise DriftInputError(f"--categorical names columns not in the reference: {', '.join(sorted(unknown))}")
-    mistyped = {name for name in reference.categorical if profile.features[name].kind != "categorical"}
+        raise DriftInputError(f"{where} names columns not in the reference: {', '.join(sorted(unknown))}")
+    mistyped = {name for name in declared if profile.features[name].kind != "categorical"}
     if mistyped:
         raise DriftInputError(
-            f"{', '.join(sorted(mistyped))}: numeric in the saved profile but declared categorical now; "
-            "rebuild the profile with the same --categorical"
+            f"{', '.join(sorted(mistyped))}: numeric in the saved profile but declared categorical by {where}; "
+            "rebuild the profile with the same categorical columns"
         )
-    return compare(profile, read_table(current_uri), options)
+
+
+def analyse(
+    reference: ReferenceSource, current_uri: str, options: CompareOptions, stream: StreamOptions | None = None
+) -> dict[str, Any]:
+    """The report for one current sample against the reference (streamed here unless `stream` says otherwise)."""
+    profile = reference.load(options.exclude, options.workers)
+    check_categorical(profile, reference.categorical, "--categorical")
+    return engine.run(profile, current_uri, options, stream or StreamOptions()).report
 
 
 def report_json(report: dict[str, Any]) -> bytes:

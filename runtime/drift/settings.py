@@ -10,8 +10,11 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runtime.drift.errors import DriftInputError
-from runtime.drift.profile import DEFAULT_PROFILE_ARTIFACT
 from runtime.drift.thresholds import Thresholds
+
+# Where the job finds the profile in the champion's training run. Kept here, not in profile.py, so that reading the
+# settings (as components/runtime_settings.py does when it renders the CronJob's environment) needs no numpy/pyarrow.
+DEFAULT_PROFILE_ARTIFACT = "drift/reference_profile.npz"
 
 
 class Action(StrEnum):
@@ -90,6 +93,21 @@ class JobSettings(BaseSettings):
         description="File of `textfile` mode.",
     )
     drift_workers: int = Field(default=2, ge=1, le=64)
+    drift_batch_rows: int = Field(default=131_072, ge=1, description="Rows per record batch when streaming.")
+    drift_ray_address: str | None = Field(
+        default=None, description="Ray cluster for large windows (e.g. ray://raycluster-head:10001); unset: never Ray."
+    )
+    drift_ray_min_rows: int = Field(
+        default=20_000_000,
+        ge=0,
+        description="Windows with more rows than this (Parquet metadata, before reading) are counted on Ray.",
+    )
+    drift_max_caller_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A window where one caller sent more than this share of rows is reported unreliable (no action).",
+    )
 
     @field_validator(
         "tracking_uri",
@@ -98,6 +116,7 @@ class JobSettings(BaseSettings):
         "drift_webhook_url",
         "drift_retrain_webhook_url",
         "drift_pushgateway_url",
+        "drift_ray_address",
         "drift_window_end",
         mode="before",
     )

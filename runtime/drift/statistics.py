@@ -103,9 +103,35 @@ def ks_test_sorted(sorted_reference: FloatArray, sorted_current: FloatArray) -> 
         result = stats.ks_2samp(sorted_reference, sorted_current)
         return TestResult(float(result.statistic), float(result.pvalue))
     statistic = ks_statistic_sorted(sorted_reference, sorted_current)
+    return TestResult(statistic, ks_asymptotic_pvalue(statistic, n1, n2))
+
+
+def ks_asymptotic_pvalue(statistic: float, n1: int, n2: int) -> float:
+    """ks_2samp's asymptotic two-sided p-value: `kstwo.sf(d, round(n1 n2 / (n1 + n2)))`."""
     m, n = sorted([float(n1), float(n2)], reverse=True)
     effective_n = float(np.round(m * n / (m + n)))
-    return TestResult(statistic, kstwo_sf(statistic, effective_n))
+    return kstwo_sf(statistic, effective_n)
+
+
+def ks_statistic_from_counts(
+    ref_le: IntArray, cur_le: IntArray, cur_lt: IntArray, cur_between: IntArray, n1: int, n2: int
+) -> float:
+    """ks_2samp's statistic from counts at the reference's distinct values `u_j`, bit-identical, without the
+    current values (so per-batch counts merged by addition suffice).
+
+    `ref_le[j]`, `cur_le[j]`: values <= u_j in each sample; `cur_lt[j]`: current values < u_j;
+    `cur_between[j]`: current values strictly between u_{j-1} and u_j. ks_2samp evaluates `F_ref - F_cur` at
+    every value of both samples. At a reference value the pair is (ref_le, cur_le). Between two reference
+    values F_ref is flat while F_cur rises, so the largest `F_ref - F_cur` there is already reached at u_{j-1}
+    (below u_0 it is negative, never the statistic) and the smallest at the last current value before u_j:
+    the pair (ref_le[j-1], cur_lt[j]), which exists when cur_between[j] > 0. Above the last reference value
+    F_ref is 1, so no gap there exceeds the one at it.
+    """
+    inside = np.flatnonzero(cur_between > 0)
+    ref_before = np.concatenate(([0], ref_le[:-1]))
+    minus_ref = np.concatenate((ref_le, ref_before[inside]))
+    minus_cur = np.concatenate((cur_le, cur_lt[inside]))
+    return max(_gap_plus(ref_le, cur_le, n1, n2), _gap_minus(minus_ref, minus_cur, n1, n2))
 
 
 def _ranges(starts: IntArray, ends: IntArray) -> IntArray:

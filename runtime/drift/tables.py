@@ -15,6 +15,14 @@ from runtime.drift.errors import DriftInputError
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 DATA_SUFFIXES = PARQUET_SUFFIXES + CSV_SUFFIXES
+# pyarrow reads CSV in blocks and cannot parse a field longer than a block: start at 16 MiB, retry larger.
+CSV_BLOCK_BYTES = 16 << 20
+MAX_CSV_BLOCK_BYTES = 1 << 30
+
+
+def is_block_too_small(error: Exception) -> bool:
+    """pyarrow's CSV error for a field (or row) that straddles two blocks."""
+    return isinstance(error, pa.ArrowInvalid) and "straddl" in str(error)
 
 
 def file_format(uri: str) -> str:
@@ -26,10 +34,23 @@ def file_format(uri: str) -> str:
     raise DriftInputError(f"{uri}: unknown format; use a .parquet or .csv file (or a directory of them)")
 
 
+def _read_csv(source: Path | io.BytesIO) -> pa.Table:
+    block = CSV_BLOCK_BYTES
+    while True:
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        try:
+            return pacsv.read_csv(source, read_options=pacsv.ReadOptions(block_size=block))
+        except pa.ArrowInvalid as error:
+            if not is_block_too_small(error) or block >= MAX_CSV_BLOCK_BYTES:
+                raise
+            block = min(block * 8, MAX_CSV_BLOCK_BYTES)
+
+
 def _read_local(path: Path, fmt: str) -> pa.Table:
     if fmt == "parquet":
         return pq.read_table(path)
-    return pacsv.read_csv(path)
+    return _read_csv(path)
 
 
 def _read_one(uri: str) -> pa.Table:
@@ -37,14 +58,20 @@ def _read_one(uri: str) -> pa.Table:
     try:
         if storage.is_s3(uri):
             data = io.BytesIO(storage.read_bytes(uri))
-            return pq.read_table(data) if fmt == "parquet" else pacsv.read_csv(data)
-        return _read_local(Path(uri), fmt)
+            table = pq.read_table(data) if fmt == "parquet" else _read_csv(data)
+        else:
+            table = _read_local(Path(uri), fmt)
     except DriftInputError:
         raise
     except FileNotFoundError:
         raise DriftInputError(f"{uri}: no such file") from None
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
         raise DriftInputError(f"{uri}: cannot read it as {fmt}: {error}") from None
+    names = table.column_names
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise DriftInputError(f"{uri}: duplicate columns {', '.join(duplicates)}")
+    return table
 
 
 def data_files(uri: str) -> list[str]:

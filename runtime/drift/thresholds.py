@@ -26,8 +26,13 @@ class Thresholds:
     psi_warn: float = 0.1
     psi_alert: float = 0.25
     drift_share_alert: float = 0.2
+    # Share of current values in categories the reference never saw (DESIGN section 8).
+    unseen_warn: float = 0.1
+    unseen_alert: float = 0.25
 
     def __post_init__(self) -> None:
+        if not 0 < self.unseen_warn <= self.unseen_alert:
+            raise ValueError(f"need 0 < unseen_warn <= unseen_alert, got {self.unseen_warn} and {self.unseen_alert}")
         if not 0 < self.psi_warn <= self.psi_alert:
             raise ValueError(f"need 0 < psi_warn <= psi_alert, got {self.psi_warn} and {self.psi_alert}")
         if not 0 <= self.drift_share_alert < 1:
@@ -40,6 +45,14 @@ class Thresholds:
         if psi < self.psi_alert:
             return Status.WARN
         return Status.ALERT
+
+    def unseen_status(self, unseen_share: float) -> Status:
+        """`unseen_share >= unseen_alert` alert, `>= unseen_warn` warn, else ok."""
+        if unseen_share >= self.unseen_alert:
+            return Status.ALERT
+        if unseen_share >= self.unseen_warn:
+            return Status.WARN
+        return Status.OK
 
 
 def drift_share(statuses: Iterable[Status]) -> float:

@@ -75,12 +75,29 @@ def of_version(table: pa.Table, version: str | None) -> pa.Table:
     return table.filter(pc.equal(table.column(VERSION_COLUMN).cast(pa.string()), str(version)))
 
 
-def read_window(prefix: str, model_name: str, window: Window) -> tuple[pa.Table, list[str]]:
-    """The logged rows of the window and the files they came from (an empty table when there are none)."""
+@dataclass(frozen=True)
+class WindowRows:
+    """The row filter of a window and a model version, applied to every batch (picklable for Ray tasks)."""
+
+    window: Window
+    version: str | None
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return of_version(in_window(table, self.window), self.version)
+
+
+def window_files(prefix: str, model_name: str, window: Window) -> list[str]:
+    """The data files of the hourly partitions that overlap the window, oldest first."""
     files: list[str] = []
     for folder in partition_uris(prefix, model_name, window):
         if storage.exists_dir(folder):
             files += data_files(folder)
+    return files
+
+
+def read_window(prefix: str, model_name: str, window: Window) -> tuple[pa.Table, list[str]]:
+    """The logged rows of the window and the files they came from (an empty table when there are none)."""
+    files = window_files(prefix, model_name, window)
     if not files:
         return pa.table({}), []
     return in_window(concat([read_table(found) for found in files], prefix), window), files

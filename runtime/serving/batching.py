@@ -3,7 +3,8 @@
 A batch closes at `max_batch_size` rows or when its first request has waited `max_batch_delay` (0: take
 whatever queued while the model was busy). The model runs in a worker thread; the queue is bounded (503 when
 full) and every request has a deadline (504 past it). Rows of different callers never mix: each caller's slice
-is cut by the offsets recorded when the batch was formed.
+is cut by the offsets recorded when the batch was formed. When a batch fails, one caller's rows must not fail
+the others: the batch is bisected by caller until the failing callers are alone, and only they get the error.
 """
 
 from __future__ import annotations
@@ -139,6 +140,17 @@ class MicroBatcher:
         return batch
 
     async def _score(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
+        try:
+            predictions = await self._call(loop, batch)
+        except Exception as error:
+            if len(batch) == 1:
+                _fail(batch[0], error)
+            else:
+                await self._isolate(loop, batch)
+            return
+        _answer(batch, predictions)
+
+    async def _call(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> np.ndarray:
         if len(batch) == 1:
             rows = batch[0].rows
         else:
@@ -146,21 +158,47 @@ class MicroBatcher:
             for pending in batch:
                 rows.extend(pending.rows)
         started = time.perf_counter()
-        try:
-            predictions = await loop.run_in_executor(self.executor, self.score, rows)
-        except Exception as error:
-            failure = error if isinstance(error, ServingError) else ModelFailure(f"{type(error).__name__}: {error}")
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(failure)
-            return
+        predictions = await loop.run_in_executor(self.executor, self.score, rows)
         self.observer.batch(len(rows), time.perf_counter() - started)
-        offset = 0
-        for pending in batch:
-            end = offset + len(pending.rows)
-            if not pending.future.done():
-                pending.future.set_result(predictions[offset:end])
-            offset = end
+        return predictions
+
+    async def _isolate(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
+        """Bisects a failed batch by caller: halves that score are answered, a caller failing alone gets its error.
+
+        Bisection bounds the extra model calls at about 2 log2(callers) per offending caller, so a caller who
+        sends a poisoned row into every batch cannot multiply the work by the batch's size.
+        """
+        middle = len(batch) // 2
+        parts = [batch[middle:], batch[:middle]]
+        while parts:
+            part = [pending for pending in parts.pop() if not pending.future.done()]
+            if not part:
+                continue
+            try:
+                predictions = await self._call(loop, part)
+            except Exception as error:
+                if len(part) == 1:
+                    _fail(part[0], error)
+                else:
+                    middle = len(part) // 2
+                    parts += [part[middle:], part[:middle]]
+                continue
+            _answer(part, predictions)
+
+
+def _answer(batch: list[_Pending], predictions: np.ndarray) -> None:
+    offset = 0
+    for pending in batch:
+        end = offset + len(pending.rows)
+        if not pending.future.done():
+            pending.future.set_result(predictions[offset:end])
+        offset = end
+
+
+def _fail(pending: _Pending, error: Exception) -> None:
+    failure = error if isinstance(error, ServingError) else ModelFailure(f"{type(error).__name__}: {error}")
+    if not pending.future.done():
+        pending.future.set_exception(failure)
 
 
 def _expire(future: asyncio.Future[Any], timeout_s: float) -> None:

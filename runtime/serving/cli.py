@@ -39,14 +39,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
 
     from runtime.serving.app import create_app
+    from runtime.serving.connections import guarded_protocol
 
+    os.umask(0o077)  # what this process writes (model cache, prediction logs) is private to the service user
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        app = create_app(settings)
+        app.state.models.prepare()  # a model cache folder that others could write to is refused here
+    except (OSError, ValueError) as error:  # an unreadable or too-short key, a bad residency file, the model cache
+        print(f"mlplat-serve: {error}", file=sys.stderr)
+        return 2
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(
+            header_timeout_s=settings.header_timeout_seconds, max_connections=settings.max_connections
+        ),
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
         access_log=False,
         log_level=settings.log_level.lower(),
         lifespan="on",

@@ -49,6 +49,12 @@ class Forbidden(ServingError):
     code = "forbidden"
 
 
+class UnknownTenant(Forbidden):
+    """The request names a tenant the residency map does not know: refused before anything is read or written."""
+
+    code = "unknown_tenant"
+
+
 class NotFound(ServingError):
     status = 404
     code = "not_found"
@@ -57,6 +63,13 @@ class NotFound(ServingError):
 class MethodNotAllowed(ServingError):
     status = 405
     code = "method_not_allowed"
+
+
+class RequestTimeout(ServingError):
+    """The client did not send its body within the body read timeout."""
+
+    status = 408
+    code = "request_timeout"
 
 
 class PayloadTooLarge(ServingError):

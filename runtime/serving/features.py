@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ FETCH_SCRIPT = (
 )
 
 FeatureValue = float | str
+Waiter = tuple[list[str], "asyncio.Future[list[Any]]"]
 
 
 def entity_key(tenant: str, entity_id: str) -> str:
@@ -96,16 +98,19 @@ class OnlineStore:
         timeout_s: float = 0.25,
         max_age_seconds: float = 86_400.0,
         mode: str = "script",
+        max_keys_per_trip: int = 512,
     ) -> None:
         import redis.asyncio as redis
         from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.retry import Retry
 
         options: dict[str, Any] = {
             "socket_timeout": timeout_s,
             "socket_connect_timeout": timeout_s,
-            # one reconnect after a restart, then fail fast into degraded mode
-            "retry": Retry(NoBackoff(), 1),
+            # one reconnect after a restart, then fail fast into degraded mode; a timeout is not retried (that
+            # would run the same heavy round trip again)
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             "health_check_interval": 0,
         }
         if token_file is not None:
@@ -114,21 +119,25 @@ class OnlineStore:
             options["ssl_ca_certs"] = str(ca_file)
         self.max_age_seconds = max_age_seconds
         self.mode = mode
+        self.max_keys_per_trip = max_keys_per_trip
         self._client = redis.Redis.from_url(url, **options)
         self._script = self._client.register_script(FETCH_SCRIPT)  # EVALSHA, loading the script on NOSCRIPT
-        self._pending: dict[tuple[str, ...], list[tuple[list[str], asyncio.Future[list[Any]]]]] = {}
+        # fields -> tenant -> that tenant's waiting requests, in arrival order
+        self._pending: dict[tuple[str, ...], dict[str, deque[Waiter]]] = {}
         self._drain_task: asyncio.Task[None] | None = None
 
     async def fetch(
         self, tenant: str, entity_ids: Sequence[str], feature_names: Sequence[str], *, now: float
     ) -> FeatureFetch:
         """The entities' features. Concurrent requests are coalesced: while one round trip is in flight, newly
-        arriving requests queue, and the next round trip carries all of them (one per micro-batch)."""
+        arriving requests queue, and the next round trip carries them, up to `max_keys_per_trip` keys taken
+        from the waiting tenants in turn, so that one tenant's flood neither makes a round trip heavy nor keeps
+        another tenant's request waiting behind it."""
         fields = (*feature_names, TIMESTAMP_FIELD)
         keys = [entity_key(tenant, entity_id) for entity_id in entity_ids]
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[list[Any]] = loop.create_future()
-        self._pending.setdefault(fields, []).append((keys, waiter))
+        self._pending.setdefault(fields, {}).setdefault(tenant, deque()).append((keys, waiter))
         if self._drain_task is None:
             self._drain_task = loop.create_task(self._drain())
         replies = await waiter
@@ -137,13 +146,43 @@ class OnlineStore:
     async def _drain(self) -> None:
         try:
             while self._pending:
-                batches, self._pending = self._pending, {}
-                for fields, waiters in batches.items():
-                    await self._answer(list(fields), waiters)
+                fields, tenants = next(iter(self._pending.items()))
+                trip = self._take(tenants)
+                del self._pending[fields]
+                if tenants:  # more waiting: this group goes behind the others
+                    self._pending[fields] = tenants
+                await self._answer(list(fields), trip)
         finally:
             self._drain_task = None
 
-    async def _answer(self, fields: list[str], waiters: list[tuple[list[str], asyncio.Future[list[Any]]]]) -> None:
+    def _take(self, tenants: dict[str, deque[Waiter]]) -> list[Waiter]:
+        """One round trip's requests: one per waiting tenant in turn, until the key cap (a request larger than
+        the cap goes alone). Tenants served move behind those that were not."""
+        trip: list[Waiter] = []
+        size = 0
+        served: list[str] = []
+        while tenants:
+            took = False
+            for tenant in list(tenants):
+                queue = tenants[tenant]
+                keys = queue[0][0]
+                if trip and size + len(keys) > self.max_keys_per_trip:
+                    continue
+                trip.append(queue.popleft())
+                size += len(keys)
+                took = True
+                if tenant not in served:
+                    served.append(tenant)
+                if not queue:
+                    del tenants[tenant]
+            if not took:
+                break
+        for tenant in served:
+            if tenant in tenants:
+                tenants[tenant] = tenants.pop(tenant)
+        return trip
+
+    async def _answer(self, fields: list[str], waiters: list[Waiter]) -> None:
         keys = [key for own_keys, _ in waiters for key in own_keys]
         try:
             replies = await self._round_trip(keys, fields)

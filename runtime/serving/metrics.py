@@ -83,8 +83,9 @@ class Metrics:
             "mlplat_prediction_log_rows", "Rows written to the prediction log.", registry=r
         )
         self.prediction_log_dropped = Counter(
-            "mlplat_prediction_log_dropped_rows", "Rows dropped: buffer full or write failed.",
-            registry=r,
+            "mlplat_prediction_log_dropped_rows",
+            "Sampled rows not logged, by reason: request_cap, caller_cap, buffer_full, write_failed.",
+            ["reason"], registry=r,
         )  # fmt: skip
 
     def render(self) -> bytes:

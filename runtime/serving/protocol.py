@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,14 @@ CONTENT_TYPE_JSON = "application/json"
 FORMAT_KEYS = frozenset(("dataframe_split", "dataframe_records", "instances", "inputs"))
 _FLOAT_TYPES: dict[str, type[np.generic]] = {"double": np.float64, "float": np.float32}
 _INT_TYPES: dict[str, type[np.generic]] = {"long": np.int64, "integer": np.int32}
+# JSON integers a column can hold without OverflowError when the frame is built (a 400-digit integer cannot):
+# integer columns take their dtype's range; float columns any integer below the dtype's largest power of two
+_INT_BOUNDS: dict[type[np.generic], tuple[int, int]] = {
+    np.int64: (-(1 << 63), (1 << 63) - 1),
+    np.int32: (-(1 << 31), (1 << 31) - 1),
+    np.float64: (-(1 << 1023), 1 << 1023),
+    np.float32: (-(1 << 127), 1 << 127),
+}
 
 Row = Sequence[Any]
 _COLUMN_INDEXES: dict[tuple[str, ...], Any] = {}  # pandas Index per column tuple, built once (not per batch)
@@ -71,16 +80,24 @@ class InputSpec:
             index = _COLUMN_INDEXES[self.columns] = pd.Index(list(self.columns))
         return index
 
+    @cached_property
+    def _checks(self) -> tuple[tuple[bool, int, int], ...]:
+        return tuple((integer, *_INT_BOUNDS[dtype]) for integer, dtype in zip(self.integer, self.dtypes, strict=True))
+
     def valid_row(self, row: Row) -> bool:
-        """True when the row has one value per column and each is a number of the column's kind."""
+        """True when the row has one value per column and each is a number of the column's kind and range.
+
+        Anything else (bool, None, strings, lists, integers the column's dtype cannot hold) is left to MLflow's
+        own code, which answers it 4xx: such a row must never reach a micro-batch shared with other callers.
+        """
         if len(row) != len(self.columns):
             return False
-        for value, integer in zip(row, self.integer, strict=True):
+        for value, (integer, low, high) in zip(row, self._checks, strict=True):
             kind = type(value)
             if kind is float:
                 if integer:
                     return False
-            elif kind is not int:  # bool, None, str, lists: MLflow's own code decides
+            elif kind is not int or not low <= value <= high:
                 return False
         return True
 
@@ -102,13 +119,13 @@ def check_content_type(content_type: str | None) -> bool:
     """True for UTF-8 JSON (fast path), False for other types MLflow handles; 415 on a bad charset."""
     if not content_type:
         return False
-    mime, _, rest = content_type.partition(";")
+    mime, *parameters = content_type.split(";")
     if mime.strip().lower() != CONTENT_TYPE_JSON:
         return False
-    if rest:
-        key, _, value = rest.strip().partition("=")
+    for parameter in parameters:  # split like MLflow's scoring server, so each parameter is judged alone
+        key, _, value = parameter.strip().partition("=")
         if key.strip().lower() != "charset":
-            return False  # MLflow answers unknown parameters with 415; let its code word the message
+            return False  # MLflow answers unknown parameters with 415 naming them; let its code word the message
         if value.strip().strip('"').lower() != "utf-8":
             raise UnsupportedMediaType("The scoring server only supports UTF-8")
     return True

@@ -35,6 +35,7 @@ from runtime.serving.errors import (
     ResidencyRefused,
     ServingError,
     Timeout,
+    UnknownTenant,
 )
 from runtime.serving.features import FeatureFetch, OnlineStore
 from runtime.serving.metrics import Metrics
@@ -51,6 +52,8 @@ MAX_ENTITIES = 1024
 WINDOW_CAP = 200_000
 LOAD_RETRY_SECONDS = 2.0
 GC_GEN0_THRESHOLD = 50_000
+# bodies above this are parsed, converted and logged in a worker thread: the event loop keeps answering
+OFFLOAD_BYTES = 64 * 1024
 
 
 @dataclass
@@ -93,6 +96,18 @@ class Variant:
 class Answer:
     body: bytes
     variant: str
+
+
+@dataclass
+class Call:
+    """One scoring request's context: who sent it, and the variant chosen for it once routing has run.
+
+    The HTTP layer reads `variant` whatever the outcome, so errors after routing (the model's 4xx and 5xx,
+    timeouts, load shed by the variant's queue) count against the variant that was chosen.
+    """
+
+    caller: str | None = None
+    variant: str = "none"
 
 
 def load_residency(path: Path | None) -> ResidencyMap | None:
@@ -141,13 +156,20 @@ class ServingState:
                 timeout_s=settings.redis_timeout_ms / 1000,
                 max_age_seconds=settings.feature_max_age_seconds,
                 mode=settings.redis_fetch,
+                max_keys_per_trip=settings.redis_max_keys_per_trip,
             )
             if settings.redis_url
             else None
         )
         self.residency = load_residency(settings.residency_file)
         self.auth = (
-            Authenticator(settings.auth_key_file, audience=settings.auth_audience) if settings.auth_key_file else None
+            Authenticator(
+                settings.auth_key_file,
+                audience=settings.auth_audience,
+                max_lifetime_s=settings.auth_max_token_lifetime_seconds,
+            )
+            if settings.auth_key_file
+            else None
         )
         self.prediction_log = (
             PredictionLogger(
@@ -156,8 +178,11 @@ class ServingState:
                 sample=settings.prediction_log_sample,
                 buffer_rows=settings.prediction_log_buffer_rows,
                 flush_seconds=settings.prediction_log_flush_seconds,
+                max_rows_per_request=settings.prediction_log_max_rows_per_request,
+                max_rows_per_caller=settings.prediction_log_max_rows_per_caller,
+                caller_window_seconds=settings.prediction_log_caller_window_seconds,
                 on_written=self.metrics.prediction_log_rows.inc,
-                on_dropped=self.metrics.prediction_log_dropped.inc,
+                on_dropped=lambda rows, reason: self.metrics.prediction_log_dropped.labels(reason).inc(rows),
             )
             if settings.prediction_log_uri
             else None
@@ -349,9 +374,23 @@ class ServingState:
             entity=entity,
         )
 
-    def authorize(self, authorization: str | None) -> None:
-        if self.auth is not None:
-            self.auth.check(authorization)
+    def authorize(self, authorization: str | None) -> dict[str, Any] | None:
+        """The token's claims when auth is on (raises 401/403 when the token is not good); None when it is off."""
+        if self.auth is None:
+            return None
+        return self.auth.check(authorization)
+
+    def guard_tenant(self, tenant: str) -> None:
+        """The residency guard: 403 for a tenant the map does not know, 451 for one not servable here."""
+        if self.residency is None:
+            self.metrics.residency_refusals.inc()
+            raise ResidencyRefused("no residency map is configured (MLPLAT_RESIDENCY_FILE): tenants are refused")
+        if tenant not in self.residency.tenants:
+            self.metrics.residency_refusals.inc()
+            raise UnknownTenant(f"unknown tenant {tenant[:100]!r}")
+        if not self.residency.may_serve(tenant, self.settings.region):
+            self.metrics.residency_refusals.inc()
+            raise ResidencyRefused(f"tenant {tenant[:100]!r} may not be served from region {self.settings.region}")
 
     # accounting
 
@@ -367,6 +406,8 @@ class ServingState:
         histogram.observe(seconds)
         chosen = self.variants.get(variant)
         if chosen is not None and self.rollout is not None:
+            # every outcome after routing counts in the chosen variant's window: 5xx (model failures, timeouts,
+            # load shed by its queue) as errors, 2xx and 4xx (the caller's input) as answered requests
             chosen.window.add(seconds, status >= 500)
 
     # scoring
@@ -388,29 +429,47 @@ class ServingState:
         return await self._in_thread(variant, lambda: model.pyfunc.predict(spec.frame(rows)))
 
     async def invocations(
-        self, body: bytes, content_type: str | None, tenant: str | None = None, entity: str | None = None
+        self,
+        body: bytes,
+        content_type: str | None,
+        tenant: str | None = None,
+        entity: str | None = None,
+        call: Call | None = None,
     ) -> Answer:
-        """MLflow's protocol: numeric JSON rows are micro-batched, anything else takes MLflow's path."""
+        """MLflow's protocol: numeric JSON rows are micro-batched, anything else takes MLflow's path.
+
+        A request that names a tenant passes the same residency guard as `/v1/predict` before anything is read
+        or written; one that names none is scored and logged without a tenant claim.
+        """
+        call = call or Call()
+        if tenant is not None:
+            self.guard_tenant(tenant)
         route = self.route(tenant, entity)
         variant = self.variants[route.answer]
+        call.variant = variant.name
         model = variant.loaded()
         rows = None
         if check_content_type(content_type):
-            payload = _decode_json_like_mlflow(body)
-            if model.batchable and model.spec is not None:
-                rows = fast_rows(payload, model.spec)
+            spec = model.spec if model.batchable else None
+            if len(body) > OFFLOAD_BYTES:
+                rows = await asyncio.to_thread(_invocation_rows, body, spec)
+            else:
+                rows = _invocation_rows(body, spec)
         if rows is None:
             return Answer(await self._in_thread(variant, model.invoke_mlflow, body, content_type), variant.name)
         predictions = await self._score_rows(variant, model, rows)
         if route.shadow is not None:
             self._shadow(route.shadow, rows, predictions)
-        if self.prediction_log is not None and self.prediction_log.sampled():
+        values = predictions.tolist()
+        if self.prediction_log is not None:
             assert model.spec is not None
             self.prediction_log.offer(
-                request_id=uuid.uuid4().hex, tenant=tenant, model_version=model.version, variant=variant.name,
-                columns=model.spec.columns, rows=rows, predictions=predictions.tolist(),
+                request_id=uuid.uuid4().hex, tenant=tenant, caller=call.caller, model_version=model.version,
+                variant=variant.name, columns=model.spec.columns, rows=rows, predictions=values,
             )  # fmt: skip
-        return Answer(orjson.dumps({"predictions": predictions.tolist()}), variant.name)
+        if len(values) > OFFLOAD_BYTES // 16:
+            return Answer(await asyncio.to_thread(orjson.dumps, {"predictions": values}), variant.name)
+        return Answer(orjson.dumps({"predictions": values}), variant.name)
 
     def _shadow(self, name: str, rows: list[Row], answered: np.ndarray) -> None:
         shadow = self.variants.get(name)
@@ -431,12 +490,12 @@ class ServingState:
         for difference in differences.ravel().tolist():
             self.metrics.shadow_difference.observe(difference)
 
-    async def predict(self, payload: Any) -> Answer:
+    async def predict(self, body: bytes, call: Call | None = None) -> Answer:
         """`/v1/predict`: residency guard, one online-store round trip, then the batched model."""
+        call = call or Call()
+        payload = await asyncio.to_thread(decode_json, body) if len(body) > OFFLOAD_BYTES else decode_json(body)
         tenant, entity_ids, overrides = _predict_request(payload)
-        if self.residency is None or not self.residency.may_serve(tenant, self.settings.region):
-            self.metrics.residency_refusals.inc()
-            raise ResidencyRefused(f"tenant {tenant!r} may not be served from region {self.settings.region}")
+        self.guard_tenant(tenant)
         if self.store is None:
             raise FeatureStoreUnavailable(
                 "no online store configured (MLPLAT_REDIS_URL is unset): /v1/predict cannot fetch features",
@@ -444,6 +503,7 @@ class ServingState:
             )
         route = self.route(tenant, entity_ids[0])
         variant = self.variants[route.answer]
+        call.variant = variant.name
         model = variant.loaded()
         if model.spec is None:
             raise InvalidInput("this model has no numeric column signature; call /invocations instead")
@@ -466,10 +526,11 @@ class ServingState:
             if route.shadow is not None:
                 self._shadow(route.shadow, rows, np.asarray(scored))
         request_id = uuid.uuid4().hex
-        if rows and self.prediction_log is not None and self.prediction_log.sampled():
+        if rows and self.prediction_log is not None:
             self.prediction_log.offer(
-                request_id=request_id, tenant=tenant, model_version=model.version, variant=variant.name,
-                columns=model.spec.columns, rows=rows, predictions=[predictions[p] for p in positions],
+                request_id=request_id, tenant=tenant, caller=call.caller, model_version=model.version,
+                variant=variant.name, columns=model.spec.columns, rows=rows,
+                predictions=[predictions[p] for p in positions],
             )  # fmt: skip
         answer = {
             "predictions": predictions,
@@ -509,6 +570,14 @@ def _decode_json_like_mlflow(body: bytes) -> Any:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as error:
             raise InvalidJson(f"The body is not valid JSON: {error}") from None
+        except RecursionError:  # orjson stops at 1,024 levels; the stdlib would recurse until the stack runs out
+            raise InvalidJson("The body is not valid JSON: nested too deeply") from None
+
+
+def _invocation_rows(body: bytes, spec: InputSpec | None) -> list[Row] | None:
+    """The body's numeric rows for the batched path, or None for MLflow's path (what MLflow itself parses)."""
+    payload = _decode_json_like_mlflow(body)
+    return fast_rows(payload, spec) if spec is not None else None
 
 
 def _predict_request(payload: Any) -> tuple[str, list[str], dict[str, Any]]:
@@ -525,6 +594,13 @@ def _predict_request(payload: Any) -> tuple[str, list[str], dict[str, Any]]:
         raise InvalidInput(f"at most {MAX_ENTITIES} entity_ids per request")
     if not isinstance(overrides, dict):
         raise InvalidInput("`features` must be an object: {feature: value} or {entity_id: {feature: value}}")
+    for entity_id in entity_ids:
+        own = overrides.get(entity_id)
+        if own is not None and not isinstance(own, dict):
+            raise InvalidInput(
+                f"`features.{entity_id[:100]}` names an entity of the request: it must be an object "
+                "{feature: value}, not " + type(own).__name__
+            )
     return tenant, entity_ids, overrides
 
 

@@ -14,6 +14,12 @@ def _default_tracking_uri() -> str | None:
     return os.environ.get("MLFLOW_TRACKING_URI")
 
 
+def _default_model_cache_dir() -> Path:
+    """The service user's own cache ($XDG_CACHE_HOME or ~/.cache), never a shared directory such as /tmp."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mlplat-serve" / "models"
+
+
 class ServeSettings(BaseSettings):
     """Settings of the serving container; the Kubernetes workload and `mlplat dev` set these variables."""
 
@@ -36,10 +42,26 @@ class ServeSettings(BaseSettings):
     max_queue_rows: int = Field(default=4096, ge=1, description="Queued rows per variant before 503 shedding.")
     request_timeout_ms: float = Field(default=10_000.0, gt=0, description="Per-request deadline; beyond it 504.")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    header_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="A connection that has not sent a request's full headers by then is closed."
+    )
+    body_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request whose body has not fully arrived by then gets 408."
+    )
+    keep_alive_timeout_seconds: int = Field(
+        default=5, ge=1, description="An idle keep-alive connection is closed after this long."
+    )
+    max_connections: int = Field(
+        default=1024, ge=1, description="Open connections at most; beyond it new ones get 503 + Retry-After."
+    )
+    max_inflight_requests: int = Field(
+        default=256, ge=1, description="Scoring requests in progress at most; beyond it 503 + Retry-After."
+    )
     alias_poll_seconds: float = Field(default=30.0, gt=0, description="How often the registry aliases are polled.")
     model_cache_dir: Path = Field(
-        default=Path("/tmp/mlplat-serve/models"),  # noqa: S108 - an emptyDir in the pod; overridable
-        description="Last good model per alias on disk, so a restart while MLflow is down still serves.",
+        default_factory=_default_model_cache_dir,
+        description="Last good model per alias on disk (private: 0700, checksummed), so a restart while MLflow "
+        "is down still serves.",
     )
     gil_switch_interval_ms: float = Field(
         default=5.0, gt=0, description="Python's GIL switch interval: lower lets the model thread in sooner."
@@ -54,6 +76,9 @@ class ServeSettings(BaseSettings):
         description="One round trip: a server-side script call, or a pipeline (keys across cluster slots).",
     )
     redis_timeout_ms: float = Field(default=250.0, gt=0, description="Online store socket timeout.")
+    redis_max_keys_per_trip: int = Field(
+        default=512, ge=1, description="Keys per coalesced round trip at most (one request of more goes alone)."
+    )
     feature_max_age_seconds: float = Field(default=86_400.0, gt=0, description="Older features are reported stale.")
     residency_file: Path | None = Field(
         default=None,
@@ -64,12 +89,26 @@ class ServeSettings(BaseSettings):
     prediction_log_sample: float = Field(default=0.1, ge=0.0, le=1.0, description="Share of requests logged.")
     prediction_log_buffer_rows: int = Field(default=50_000, ge=1, description="Buffered rows before drops.")
     prediction_log_flush_seconds: float = Field(default=30.0, gt=0, description="Flush period of the log.")
+    prediction_log_max_rows_per_request: int = Field(
+        default=100, ge=1, description="Logged rows of one request at most (sampled rows beyond it are dropped)."
+    )
+    prediction_log_max_rows_per_caller: int = Field(
+        default=5000, ge=1, description="Logged rows of one caller per caller window at most."
+    )
+    prediction_log_caller_window_seconds: float = Field(
+        default=3600.0, gt=0, description="The window of the per-caller cap (the drift job reads hour partitions)."
+    )
 
     auth_key_file: Path | None = Field(
         default=None,
         description="Enables bearer auth: an HS256 secret, or a PEM public key for RS256.",
     )
-    auth_audience: str | None = Field(default=None, description="Required `aud` claim when set.")
+    auth_audience: str | None = Field(
+        default=None, description="Required `aud` claim when set; unset, tokens that carry an `aud` are refused."
+    )
+    auth_max_token_lifetime_seconds: float = Field(
+        default=86_400.0, gt=0, description="Tokens whose `exp` lies further in the future are refused."
+    )
 
     rollout_enabled: bool = Field(default=False, description="Progressive rollout of the challenger.")
     rollout_steps: str = Field(default="0.05,0.25,0.5,1.0", description="Canary weights, in order.")

@@ -171,3 +171,21 @@ def test_usage_sets_the_average_size_of_an_autoscaled_group() -> None:
     (savings,) = estimate_stack(graph("us-east-1", asg), PRICES, usage, SPOT).spot_savings
     assert (savings.on_demand_instances, savings.spot_instances) == (1, 4)
     assert estimate_stack(graph("us-east-1", asg), PRICES, USAGE, SPOT).spot_savings[0].monthly_all_on_demand == 0
+
+
+def test_traffic_and_recovery_by_hand() -> None:
+    alb = {"type": "aws:lb/loadBalancer:LoadBalancer", "name": "alb", "custom": True,
+           "inputs": {"loadBalancerType": "application"}}  # fmt: skip
+    acl = {"type": "aws:wafv2/webAcl:WebAcl", "name": "waf", "custom": True, "inputs": {"rules": [{}, {}, {}, {}]}}
+    check = {"type": "aws:route53/healthCheck:HealthCheck", "name": "hc", "custom": True,
+             "inputs": {"type": "HTTPS", "requestInterval": 10, "measureLatency": True}}  # fmt: skip
+    backups = {"type": "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication",
+               "name": "bk", "custom": True, "inputs": {}}  # fmt: skip
+    usage = Usage(load_balancer_lcu=2, waf_million_requests=10, registry_backup_gb=40)
+    cost = estimate_stack(graph("us-east-1", alb, acl, check, backups), PRICES, usage, SPOT)
+    by_resource = {r.name: r.monthly_cost for r in cost.resources}
+    assert by_resource["alb"] == pytest.approx(730 * 0.0225 + 730 * 2 * 0.008)
+    assert by_resource["waf"] == pytest.approx(5.00 + 4 * 1.00 + 10 * 0.60)
+    assert by_resource["hc"] == pytest.approx(0.50 + 3 * 1.00)  # HTTPS, 10 s interval, latency measurement
+    assert by_resource["bk"] == pytest.approx(40 * 0.095 + 40 * 0.02)
+    assert cost.missing_prices == []

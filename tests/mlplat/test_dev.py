@@ -7,12 +7,14 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import testinfra
 
 from mlplat.cli import main
-from mlplat.dev.demo import DemoResult, DemoSize, demo_session, run_demo
+from mlplat.dev.demo import DemoResult, DemoSize, demo_session, materialize, run_demo
 from mlplat.dev.platform import SERVICES, DevPlatform, DevPorts
+from mlplat.dev.regions import FailoverClient, RegionReplica, save_regions
 from mlplat.processes import ProcessError, free_port, pid_alive, stop_pid
 from tests.conftest import ROOT
 
@@ -133,3 +135,38 @@ def test_demo_runs_on_the_platform_up_started_and_leaves_it_running(demo: tuple[
     assert result.champion_before_rollback == result.versions["challenger"]
     assert result.champion_after_rollback == result.versions["champion"]
     assert result.serve_pid_unchanged and result.refused_status == 451
+
+
+# Runs last in this module: it stops the base region's serving process to show failover.
+def test_eu_failover_stays_in_the_eu(demo: tuple[DevPlatform, DemoResult]) -> None:
+    """`mlplat dev up --regions eu-west-1,eu-central-1` in small: a client following the EU's ordered region list (as
+    DNS failover hands it out) keeps getting answers for acme-eu from eu-central-1 once eu-west-1's serving stops,
+    while the US tenant is refused 451 in both regions."""
+    platform, _ = demo
+    replica = RegionReplica(platform, "eu-central-1", redis_port=free_port(), serve_port=free_port())
+    save_regions(platform, [replica])
+    replica.start_store()
+    entities = materialize(platform, SMALL, shifted=False, seed=100, region="eu-central-1", redis_url=replica.redis_url)
+    assert sorted(entities) == ["acme-eu", "bosch-de"]  # eu-central-1 holds its own and its failover tenants
+    replica.start_serving()
+    client = FailoverClient([("eu-west-1", platform.serve_url), ("eu-central-1", replica.serve_url)])
+    acme = {"tenant": "acme-eu", "entity_ids": entities["acme-eu"][:3]}
+    globex = {"tenant": "globex-us", "entity_ids": ["c-1"]}
+
+    before = client.post("/v1/predict", acme)
+    assert (before.region, before.status) == ("eu-west-1", 200)
+    for url in (platform.serve_url, replica.serve_url):
+        assert httpx.post(f"{url}/v1/predict", json=globex, timeout=10).status_code == 451
+
+    serve_pid = platform.pid_of("serve")
+    assert serve_pid is not None
+    stop_pid(serve_pid)
+    after = client.post("/v1/predict", acme)
+    assert (after.region, after.status) == ("eu-central-1", 200)
+    assert len(after.body["predictions"]) == 3
+    refused = client.post("/v1/predict", globex)
+    assert (refused.region, refused.status) == ("eu-central-1", 451)  # refused, never sent outside the EU
+
+    status = platform.down()
+    assert "serve@eu-central-1" in status and "redis@eu-central-1" in status
+    assert replica.pid_of("serve") is None and replica.pid_of("redis") is None

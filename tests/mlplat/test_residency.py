@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 
 def run(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlplat.cli", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=120
+        [sys.executable, "-m", "mlplat.cli", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=300
     )
 
 
@@ -42,7 +42,7 @@ def test_clean_graphs_pass_and_list_every_tenant(graphs: dict[str, dict[str, Any
 def test_text_report_names_the_tenants() -> None:
     result = run(["residency"])
     assert result.returncode == 0, result.stderr
-    assert "acme-eu        eu            eu-west-1       eu-central-1     eu-central-1, eu-west-1" in result.stdout
+    assert "acme-eu        eu            eu-west-1       eu-central-1     eu-central-1, eu-west-1 " in result.stdout
     assert "0 breach(es) - passed" in result.stdout
 
 
@@ -159,8 +159,36 @@ def test_model_and_image_paths_are_allowed_and_reported(graphs: dict[str, dict[s
     report = analyse(list(edited.values()), load_deployment(ROOT).residency())
     assert report.breaches == []
     replicas = {"eu-west-1", "eu-central-1", "ap-southeast-1"}
-    models = {p.target_region for p in report.paths if p.data_class == "models"}
-    images = {p.target_region for p in report.paths if p.data_class == "images"}
+    replication = [p for p in report.paths if p.kind == "replication"]
+    models = {p.target_region for p in replication if p.data_class == "models"}
+    images = {p.target_region for p in replication if p.data_class == "images"}
     assert models == images == replicas
-    assert all(p.allowed and p.kind == "replication" and p.source.stack == "global" for p in report.paths)
+    assert all(p.allowed and p.source.stack == "global" for p in replication)
+    # every other region reaches the one registry (model metadata, global) over a cross-region endpoint
+    endpoints = [p for p in report.paths if p.kind == "endpoint"]
+    assert {p.source.region for p in endpoints} == replicas
+    assert all(p.target_region == "us-east-1" and p.data_class == "models" and p.allowed for p in endpoints)
     assert all("global" in p.reason for p in report.paths)
+
+
+def test_tenants_are_answered_only_from_their_jurisdiction(graphs: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    result = run(["residency", "--format", "json", "--graph", *write_all(graphs, tmp_path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    tenants = json.loads(result.stdout)["tenants"]
+    assert tenants["acme-eu"]["answered_from"] == ["eu-central-1", "eu-west-1"]
+    assert tenants["acme-eu"]["dns_failover"] is True
+    assert tenants["globex-us"]["answered_from"] == ["us-east-1"]
+    assert tenants["globex-us"]["dns_failover"] is False
+    text = run(["residency", "--graph", *write_all(graphs, tmp_path)]).stdout
+    assert "no DNS failover target" in text and "globex-us (us: us-east-1 only)" in text
+
+
+def test_an_eu_name_answering_from_the_us_is_a_breach(graphs: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    edited = copy.deepcopy(graphs)
+    record = next(r for r in edited["eu-west-1"]["resources"] if r["name"] == "euw1-jurisdiction-record")
+    record["inputs"]["latencyRoutingPolicies"] = [{"region": "us-east-1"}]
+    result = run(["residency", "--format", "json", "--graph", *write_all(edited, tmp_path)])
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert "us-east-1" in report["tenants"]["acme-eu"]["answered_from"]
+    assert any("acme-eu" in b["message"] and "us-east-1" in b["message"] for b in report["breaches"])

@@ -33,8 +33,11 @@ def features(seed: int, n: int, shift: float) -> dict[str, np.ndarray]:
     return {name: rng.normal(shift if i < 2 else 0.0, 1, n) for i, name in enumerate(FEATURES)}
 
 
-def log_rows(prefix: str, model: str, version: str, n: int, *, shift: float, seed: int) -> None:
-    """Rows as serving logs them, spread over the two hourly partitions the 60-minute window touches."""
+def log_rows(
+    prefix: str, model: str, version: str, n: int, *, shift: float, seed: int, callers: list[str] | None = None
+) -> None:
+    """Rows as serving logs them, spread over the two hourly partitions the 60-minute window touches
+    (with a `caller` column when `callers` is given, as serving writes it since issue 20)."""
     values = features(seed, n, shift)
     stamps = [WINDOW_END - timedelta(minutes=55) + timedelta(seconds=3 * i % 3300) for i in range(n)]
     table = pa.table(
@@ -49,6 +52,8 @@ def log_rows(prefix: str, model: str, version: str, n: int, *, shift: float, see
             "prediction": values["f0"] * 0.5 + values["f1"],
         }
     )
+    if callers is not None:
+        table = table.append_column(prediction_log.CALLER_COLUMN, pa.array(callers))
     hours = np.array([stamp.replace(minute=0, second=0) for stamp in stamps])
     for hour in sorted(set(hours.tolist())):
         part = table.filter(pa.array(hours == hour))
@@ -152,6 +157,31 @@ def test_rollback_moves_champion_once_and_audits_both_versions(
     assert any("already rolled back" in action for action in second.actions)
     assert client.get_model_version_by_alias(registered, "champion").version == "1"
     assert client.get_model_version(registered, "1").tags == tags_before
+
+
+def test_a_window_one_caller_dominates_is_not_acted_on(
+    registered: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20 item 5: one caller flooding the log with extreme rows must not roll the champion back. Older
+    files without the caller column are read alongside (their rows count as no one's)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    prefix = str(tmp_path / "logs")
+    log_rows(prefix, registered, "2", 400, shift=0.0, seed=21)  # written before the caller column existed
+    log_rows(prefix, registered, "2", 2600, shift=3.0, seed=22, callers=["sub:attacker"] * 2500 + ["sub:a"] * 100)
+    job_env(monkeypatch, registered, prefix, drift_action="rollback")
+    outcome = run_job(load_job_settings())
+    assert outcome.exit_code == 0 and outcome.status == "alert" and outcome.n_rows == 3000
+    assert any("skipped: window dominated by one caller" in action for action in outcome.actions), outcome.actions
+    assert client.get_model_version_by_alias(registered, "champion").version == "2"
+    assert outcome.report_uri is not None
+    dataset = json.loads(Path(outcome.report_uri).read_text())["dataset"]
+    assert dataset["reliable"] is False and dataset["top_caller_share"] == pytest.approx(2500 / 3000)
+    assert "caller" not in json.loads(Path(outcome.report_uri).read_text())["features"]
+    monkeypatch.setenv("MLPLAT_DRIFT_MAX_CALLER_SHARE", "0.9")
+    acted = run_job(load_job_settings())
+    assert any("rolled back" in action for action in acted.actions), acted.actions
 
 
 def test_no_previous_champion_is_a_failed_action_not_a_crash(

@@ -163,7 +163,7 @@ def test_predict_without_online_store_is_clear_503(registered: Registered) -> No
     )
     state = ServingState(settings)
     with pytest.raises(FeatureStoreUnavailable) as refused:
-        asyncio.run(state.predict({"tenant": "acme-eu", "entity_ids": ["c-1"]}))
+        asyncio.run(state.predict(b'{"tenant": "acme-eu", "entity_ids": ["c-1"]}'))
     assert refused.value.status == 503 and "MLPLAT_REDIS_URL" in refused.value.message
     assert refused.value.headers() == [(b"retry-after", b"60")]
 
@@ -183,8 +183,8 @@ def test_predictions_are_logged_in_the_shared_layout(serving: Serving, predictio
         time.sleep(0.1)
     assert files
     table = pq.read_table(files[0])
-    assert table.column_names[:6] == ["request_id", "ts", "tenant", "model_name", "model_version", "variant"]
-    assert table.column_names[6:] == [*FEATURES, "prediction"]
+    assert table.column_names[:7] == ["request_id", "ts", "tenant", "model_name", "model_version", "variant", "caller"]
+    assert table.column_names[7:] == [*FEATURES, "prediction"]
 
 
 def test_service_listens_only_where_configured_as_this_user(serving: Serving) -> None:

@@ -63,3 +63,35 @@ def test_rs256_with_public_key_file(tmp_path: Path) -> None:
         auth.check(f"Bearer {jwt.encode(claims, 'x' * 32, algorithm='HS256')}")
     with pytest.raises(Unauthorized):
         auth.check(f"Bearer {jwt.encode({**claims, 'aud': 'other'}, private, algorithm='RS256')}")
+
+
+def _token(claims: dict[str, object]) -> str:
+    return jwt.encode({"sub": "ci", "scope": "predict", **claims}, SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"aud": "another-service", "exp": 0},  # no audience configured: a token issued for another service
+        {"exp": "{now}"},  # exp as a numeric string
+        {"exp": 1e300},  # exp so far ahead the token never expires
+        {"exp": "{year}"},  # a year ahead: beyond the maximum token lifetime
+    ],
+)
+def test_tokens_issue_20_found_accepted_are_refused(hs256: Authenticator, claims: dict[str, object]) -> None:
+    """Issue 20 #11: foreign audience, `exp` as a string or 1e300 were accepted."""
+    now = int(time.time())
+    values = {"{now}": str(now + 60), "{year}": now + 365 * 86_400}
+    filled = {k: values.get(v, v) if isinstance(v, str) else v for k, v in claims.items()}
+    if filled.get("exp") == 0:
+        filled["exp"] = now + 60
+    with pytest.raises(Unauthorized):
+        hs256.check(f"Bearer {_token(filled)}")
+    assert hs256.check(f"Bearer {_token({'exp': now + 60})}")["sub"] == "ci"  # the same token, well formed
+
+
+def test_short_hs256_secret_is_refused_at_start(tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("k")  # one byte: brute-forced in no time
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        Authenticator(key)

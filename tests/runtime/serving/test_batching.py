@@ -89,8 +89,10 @@ def test_delay_collects_company_for_the_first_row() -> None:
 
 def test_full_queue_sheds_with_retry_after() -> None:
     release = threading.Event()
+    entered = threading.Event()
 
     def blocked(rows: list) -> np.ndarray:
+        entered.set()
         release.wait(5)
         return np.zeros(len(rows))
 
@@ -98,7 +100,7 @@ def test_full_queue_sheds_with_retry_after() -> None:
         batcher = _batcher(blocked, max_queue_rows=8, max_batch_size=4)
         batcher.start()
         waiting = [asyncio.ensure_future(batcher.submit([[0.0]] * 4))]
-        await asyncio.sleep(0.05)  # the first batch is in the (blocked) model
+        assert await asyncio.to_thread(entered.wait, 5)  # the first batch is in the (blocked) model
         waiting += [asyncio.ensure_future(batcher.submit([[0.0]] * 4)) for _ in range(2)]
         await asyncio.sleep(0)
         assert batcher.queued_rows == 8
@@ -115,9 +117,11 @@ def test_full_queue_sheds_with_retry_after() -> None:
 def test_deadline_gives_timeout_and_skips_expired_rows() -> None:
     batches: list[int] = []
     release = threading.Event()
+    entered = threading.Event()
 
     def slow(rows: list) -> np.ndarray:
         batches.append(len(rows))
+        entered.set()
         release.wait(5)
         return np.zeros(len(rows))
 
@@ -125,21 +129,25 @@ def test_deadline_gives_timeout_and_skips_expired_rows() -> None:
         batcher = _batcher(slow, timeout_s=0.05)
         batcher.start()
         first = asyncio.ensure_future(batcher.submit([[0.0]]))
-        await asyncio.sleep(0.01)
+        assert await asyncio.to_thread(entered.wait, 5)  # the first request is in the (blocked) model
         with pytest.raises(Timeout) as late:
             await batcher.submit([[1.0]] * 3)
         assert late.value.status == 504
         release.set()
         with pytest.raises(Timeout):
             await first
-        await asyncio.sleep(0.05)
+        for _ in range(500):  # bounded: until the batcher has looked at (and skipped) the expired rows
+            if batcher.queued_rows == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert batcher.queued_rows == 0
         await batcher.stop()
 
     asyncio.run(main())
     assert batches == [1], "rows whose caller gave up were scored anyway"
 
 
-def test_model_failure_reaches_every_caller_of_the_batch() -> None:
+def test_a_broken_model_fails_every_caller() -> None:
     def broken(rows: list) -> np.ndarray:
         raise RuntimeError("boom")
 
@@ -151,3 +159,32 @@ def test_model_failure_reaches_every_caller_of_the_batch() -> None:
         await batcher.stop()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("poisoned", [[3], [0, 9], list(range(16))[::5]])
+def test_a_row_that_breaks_the_model_fails_only_its_own_caller(poisoned: list[int]) -> None:
+    """Issue 20 #2: one caller's row made the whole micro-batch fail; now the batch is bisected by caller."""
+    batches: list[int] = []
+
+    def picky(rows: list) -> np.ndarray:
+        batches.append(len(rows))
+        if any(row[0] < 0 for row in rows):
+            raise OverflowError("int too large to convert to float")
+        return np.array([row[0] for row in rows], dtype=float)
+
+    async def main() -> list[object]:
+        batcher = _batcher(picky)
+        batcher.start()
+        calls = [batcher.submit([[-1.0 if i in poisoned else float(i)], [float(i)]]) for i in range(16)]
+        results: list[object] = list(await asyncio.gather(*calls, return_exceptions=True))
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(main())
+    assert batches[0] == 32, "the callers were not batched together"
+    for i, result in enumerate(results):
+        if i in poisoned:
+            assert isinstance(result, ModelFailure) and "OverflowError" in result.message
+        else:
+            assert isinstance(result, np.ndarray) and result.tolist() == [float(i), float(i)]
+    assert len(batches) <= 1 + 4 * len(poisoned) * 4, "isolation must cost about log2(callers) calls per culprit"

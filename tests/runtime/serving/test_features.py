@@ -90,15 +90,22 @@ def test_overrides_replace_store_values(serving: Serving, store_redis: RedisProc
     assert body["predictions"] == pytest.approx(registered.champion.predict(frame).tolist(), rel=1e-12)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("tenant", ["globex-us", "initech-sg", "unknown-tenant"])
-def test_residency_refuses_with_451_before_any_store_read(
-    serving: Serving, store_redis: RedisProcess, tenant: str
+@pytest.mark.parametrize(
+    ("tenant", "status", "code"),
+    [
+        ("globex-us", 451, "residency_refused"),
+        ("initech-sg", 451, "residency_refused"),
+        ("unknown-tenant", 403, "unknown_tenant"),  # not in the residency map: a distinct refusal
+    ],
+)
+def test_residency_refuses_before_any_store_read(
+    serving: Serving, store_redis: RedisProcess, tenant: str, status: int, code: str
 ) -> None:
     before = _hmget_calls(store_redis.url)
     with serving.client() as client:
         response = client.post("/v1/predict", json={"tenant": tenant, "entity_ids": ["c-0"]})
-    assert response.status_code == 451
-    assert response.json()["error"]["code"] == "residency_refused"
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
     assert _hmget_calls(store_redis.url) == before
 
 
@@ -144,7 +151,10 @@ def test_redis_outage_is_degraded_503_and_recovers(serving: Serving, store_redis
         assert status == 200
         assert client.get("/health/ready").status_code == 200
         metrics = client.get("/metrics").text
-        assert "mlplat_feature_store_errors_total 1.0" in metrics or "mlplat_feature_store_errors_total" in metrics
+    errors = [
+        float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("mlplat_feature_store_errors_total")
+    ]
+    assert errors and errors[0] >= 1  # the outage's failed round trip(s) were counted
 
 
 @pytest.mark.parametrize("mode", ["script", "pipeline"])
@@ -205,3 +215,42 @@ def test_concurrent_fetches_share_round_trips_and_keep_their_own_entities(store_
                 assert results[position].values == [frame.iloc[i].to_dict()]
                 position += 1
     assert round_trips <= 3, f"80 concurrent fetches took {round_trips} round trips"
+
+
+def test_one_tenants_flood_neither_makes_round_trips_heavy_nor_starves_another(store_redis: RedisProcess) -> None:
+    """Issue 20 #3: 64 x 1,024 ids of one tenant were coalesced into single 12,289-key EVALSHA calls that took
+    hundreds of ms, and another tenant's request waited behind them (and failed 503)."""
+    import asyncio
+
+    from runtime.serving.features import OnlineStore
+
+    flood_ids = _write(store_redis.url, "bosch-de", _rows(50, 64), 1000.0, prefix="flood")
+    acme = _rows(51, 2)
+    acme_ids = _write(store_redis.url, "acme-eu", acme, 1000.0, prefix="calm")
+    done: list[str] = []
+
+    def script_calls() -> int:
+        stats: dict[str, Any] = redis.Redis.from_url(store_redis.url).info("commandstats")
+        return sum(int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval"))
+
+    async def fetch(store: OnlineStore, tenant: str, ids: list[str]) -> Any:
+        result = await store.fetch(tenant, ids, FEATURES, now=1005.0)
+        done.append(tenant)
+        return result
+
+    async def main() -> Any:
+        store = OnlineStore(store_redis.url, max_age_seconds=10, max_keys_per_trip=256)
+        try:
+            await store.fetch("acme-eu", acme_ids, FEATURES, now=1005.0)  # loads the script
+            flood = [fetch(store, "bosch-de", (flood_ids * 16)[:1024]) for _ in range(16)]
+            calm = fetch(store, "acme-eu", acme_ids)
+            results = await asyncio.gather(*flood, calm)
+            return results[-1]
+        finally:
+            await store.close()
+
+    before = script_calls()
+    calm = asyncio.run(main())
+    assert calm.values == acme.to_dict(orient="records")
+    assert script_calls() - before - 1 >= 16  # no round trip carried more than one 1,024-key request
+    assert done.index("acme-eu") <= 2, f"acme-eu answered after {done.index('acme-eu')} bosch-de requests"

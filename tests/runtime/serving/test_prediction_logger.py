@@ -7,6 +7,7 @@ import io
 import random
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pyarrow.parquet as pq
@@ -18,12 +19,12 @@ from runtime.serving.prediction_logger import PredictionLogger
 
 def _logger(uri: str, **overrides) -> tuple[PredictionLogger, dict[str, int]]:  # type: ignore[no-untyped-def]
     counts = {"written": 0, "dropped": 0}
-    options = {"sample": 1.0, "buffer_rows": 100, "flush_seconds": 60.0}
+    options: dict[str, Any] = {"sample": 1.0, "buffer_rows": 100, "flush_seconds": 60.0}
     options.update(overrides)
     logger = PredictionLogger(
         uri, "churn",
         on_written=lambda n: counts.__setitem__("written", counts["written"] + n),
-        on_dropped=lambda n: counts.__setitem__("dropped", counts["dropped"] + n),
+        on_dropped=lambda n, reason: counts.__setitem__("dropped", counts["dropped"] + n),
         **options,
     )  # fmt: skip
     return logger, counts
@@ -88,3 +89,52 @@ def test_s3_prefix_with_moto(aws_env: object) -> None:
     body = s3.get_object(Bucket="euw1-predictions", Key=keys[0])["Body"].read()
     assert pq.read_table(io.BytesIO(body)).num_rows == 4
     assert counts["written"] == 4
+
+
+def _offer_from(logger: PredictionLogger, rows: int, caller: str | None, request_id: str = "r") -> None:
+    logger.offer(
+        request_id=request_id, tenant=None, caller=caller, model_version="3", variant="champion", columns=["f0"],
+        rows=[[float(i)] for i in range(rows)], predictions=[0.0] * rows,
+    )  # fmt: skip
+
+
+def test_one_request_or_caller_cannot_fill_the_window(tmp_path: Path) -> None:
+    """Issue 20 #5: one 60,000-row request took 50,000 of a window's rows and the next request was dropped."""
+    drops: dict[str, int] = {}
+    clock = [0.0]
+    logger = PredictionLogger(
+        str(tmp_path), "churn", sample=1.0, buffer_rows=50_000, flush_seconds=60.0, max_rows_per_request=100,
+        max_rows_per_caller=250, caller_window_seconds=60.0, clock=lambda: clock[0],
+        on_dropped=lambda n, reason: drops.__setitem__(reason, drops.get(reason, 0) + n),
+    )  # fmt: skip
+    _offer_from(logger, 60_000, "10.0.0.9")
+    assert drops == {"request_cap": 59_900}
+    for _ in range(3):
+        _offer_from(logger, 100, "10.0.0.9")
+    assert drops["caller_cap"] == 150  # 100 + 100 + 50 fit under the caller's 250
+    _offer_from(logger, 5, "10.0.0.7")  # another caller is logged in full
+    clock[0] = 61.0  # a new window: the first caller is logged again
+    _offer_from(logger, 5, "10.0.0.9")
+    asyncio.run(logger.flush())
+    table = pq.read_table(next(tmp_path.glob("model=churn/date=*/hour=*/part-*.parquet")))
+    callers = table.column("caller").to_pylist()
+    assert callers.count("10.0.0.9") == 255 and callers.count("10.0.0.7") == 5
+
+
+def test_rows_are_sampled_one_by_one(tmp_path: Path) -> None:
+    logger, _ = _logger(str(tmp_path), sample=0.1, buffer_rows=100_000, rng=random.Random(7))
+    logger.max_rows_per_request = 10_000
+    _offer_from(logger, 20_000, "a")  # sampled per request, this was all or nothing
+    assert 1_800 < len(logger._buffer) < 2_200
+
+
+def test_log_files_and_folders_are_private(tmp_path: Path) -> None:
+    logger, _ = _logger(str(tmp_path / "log"))
+    _offer(logger, 2)
+    asyncio.run(logger.flush())
+    written = next((tmp_path / "log").glob("model=churn/date=*/hour=*/part-*.parquet"))
+    assert written.stat().st_mode & 0o777 == 0o600
+    folder = written.parent
+    while folder != tmp_path:
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+        folder = folder.parent
