@@ -22,6 +22,7 @@ system-deps:
 
 demo: setup
 	$(BIN)/mlplat plan --all
+	$(BIN)/mlplat verify --graph build/graphs/*.graph.json
 	$(BIN)/mlplat dev demo
 
 lint: setup

@@ -109,13 +109,15 @@ class SecureBucket(pulumi.ComponentResource):
                 {"Version": "2012-10-17", "Statement": [tls_only_statement(values[0]), *values[1]]}, sort_keys=True
             )
         )
-        aws.s3.BucketPolicy(
+        bucket_policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,
             policy=policy,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
         )
-        self.name = self.bucket.bucket
+        # The name resolves once the policy is in place: a bucket that logs here (BucketLogging) must not be
+        # configured before the policy grants logging.s3.amazonaws.com, or S3 answers InvalidTargetBucketForLogging.
+        self.name = pulumi.Output.all(self.bucket.bucket, bucket_policy.id).apply(lambda values: str(values[0]))
         self.arn = self.bucket.arn
         self.register_outputs({"name": self.name, "arn": self.arn})
 

@@ -159,6 +159,36 @@ def cmd_residency(args: argparse.Namespace, root: Path) -> int:
     return EXIT_FINDING if report.breaches else EXIT_OK
 
 
+def _deployment_order(graphs: list[Graph]) -> list[Graph]:
+    return sorted(graphs, key=lambda g: g.kind != "global")
+
+
+def cmd_verify(args: argparse.Namespace, root: Path) -> int:
+    from mlplat.verify import verify
+
+    report = verify(_deployment_order(_graphs_for(args, root)), args.endpoint_url)
+    print(report.render(args.format))
+    return EXIT_OK if report.ok else EXIT_FINDING
+
+
+def cmd_audit(args: argparse.Namespace, root: Path) -> int:
+    from mlplat.audit import audit
+    from mlplat.verify.emulator import Clients
+
+    deployment = load_deployment(root)
+    known = {r for j in deployment.residency().jurisdictions.values() for r in j}
+    unknown = [r for r in args.region if r not in known]
+    if unknown:
+        raise UsageError(f"unknown region(s): {', '.join(unknown)} (platform regions: {', '.join(sorted(known))})")
+    if args.graph:
+        graphs = [load_graph(Path(p)) for p in args.graph]
+    else:
+        graphs = _synth(root, _ordered(deployment), _resolve(root, DEFAULT_GRAPH_DIR))
+    report = audit(args.region, Clients(args.endpoint_url), graphs, deployment.residency())
+    print(report.render(args.format))
+    return EXIT_FINDING if report.findings else EXIT_OK
+
+
 def _dev_regions(value: str | None, root: Path) -> list[str]:
     """`--regions A,B,...`: the local platform's own region first, then regions that have a stack."""
     from mlplat.dev.platform import LOCAL_REGION
@@ -408,6 +438,20 @@ def build_parser() -> argparse.ArgumentParser:
         "region gets its own Redis with its tenants' features and its own serving process",
     )
     dev.set_defaults(func=cmd_dev)
+
+    verify = commands.add_parser("verify", help="replay stacks through boto3 against moto and read them back")
+    _stack_arguments(verify)
+    verify.add_argument("--graph", nargs="+", metavar="FILE", help="graph files instead of synthesizing stacks")
+    verify.add_argument("--endpoint-url", help="an AWS emulator to use (default: an in-process moto on 127.0.0.1)")
+    verify.add_argument("--format", choices=["text", "json"], default="text")
+    verify.set_defaults(func=cmd_verify)
+
+    audit = commands.add_parser("audit", help="read-only residency and inventory audit of an account, per region")
+    audit.add_argument("--region", nargs="+", required=True, metavar="R", help="regions to inspect")
+    audit.add_argument("--endpoint-url", help="an AWS emulator (moto) instead of the real AWS endpoints")
+    audit.add_argument("--graph", nargs="+", metavar="FILE", help="graph files (default: synthesize every stack)")
+    audit.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    audit.set_defaults(func=cmd_audit)
 
     plan = commands.add_parser(
         "plan", help="synth + policy (as `policy --no-checkov`) + cost + residency: the offline main job"
