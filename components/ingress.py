@@ -21,7 +21,7 @@ import pulumi_kubernetes as k8s
 from components.config import IngressConfig
 from components.eks_cluster import ClusterRef
 from components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
-from components.toolkit import RegionEnv
+from components.toolkit import RegionEnv, alias_record, allow_tcp
 
 TENANT_HEADER = "x-mlplat-tenant"
 # TLS 1.2 and 1.3 only, forward-secret ciphers (Elastic Load Balancing security policies, AWS docs).
@@ -193,39 +193,16 @@ class ServingIngress(pulumi.ComponentResource):
         sources = ["0.0.0.0/0"] if public else [args.vpc_cidr]
         for port in (80, 443):
             for index, cidr in enumerate(sources):
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-alb-in-{port}-{index}",
-                    security_group_id=self.security_group.id,
-                    ip_protocol="tcp",
-                    from_port=port,
-                    to_port=port,
-                    cidr_ipv4=cidr,
-                    description=f"clients on {port} ({'redirected to 443' if port == 80 else 'TLS'})",
-                    tags=tags,
-                    opts=child,
-                )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-alb-to-pods",
-            security_group_id=self.security_group.id,
-            ip_protocol="tcp",
-            from_port=args.service_port,
-            to_port=args.service_port,
-            referenced_security_group_id=args.cluster.node_security_group_id,
-            description="to the serving pods (IP targets in the nodes' security group)",
-            tags=tags,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-pods-from-alb",
-            security_group_id=args.cluster.node_security_group_id,
-            ip_protocol="tcp",
-            from_port=args.service_port,
-            to_port=args.service_port,
-            referenced_security_group_id=self.security_group.id,
-            description="serving pods from the ALB",
-            tags=tags,
-            opts=child,
-        )
+                allow_tcp(f"{name}-alb-in-{port}-{index}", security_group_id=self.security_group.id, port=port,
+                          cidr=cidr, description=f"clients on {port} ({'redirected to 443' if port == 80 else 'TLS'})",
+                          tags=tags, opts=child)  # fmt: skip
+        allow_tcp(f"{name}-alb-to-pods", security_group_id=self.security_group.id, port=args.service_port,
+                  direction="egress", peer_group_id=args.cluster.node_security_group_id,
+                  description="to the serving pods (IP targets in the nodes' security group)", tags=tags,
+                  opts=child)  # fmt: skip
+        allow_tcp(f"{name}-pods-from-alb", security_group_id=args.cluster.node_security_group_id,
+                  port=args.service_port, peer_group_id=self.security_group.id,
+                  description="serving pods from the ALB", tags=tags, opts=child)  # fmt: skip
 
         self.target_group = aws.lb.TargetGroup(
             f"{name}-serving",
@@ -440,30 +417,8 @@ class ServingIngress(pulumi.ComponentResource):
 
     def _records(self, name: str, args: ServingIngressArgs) -> None:
         child = pulumi.ResourceOptions(parent=self)
-        alias = aws.route53.RecordAliasArgs(
-            name=self.load_balancer.dns_name, zone_id=self.load_balancer.zone_id, evaluate_target_health=True
-        )
-        aws.route53.Record(
-            f"{name}-region-record", zone_id=args.zone_id, name=self.region_fqdn, type="A", aliases=[alias], opts=child
-        )
-        aws.route53.Record(
-            f"{name}-jurisdiction-record",
-            zone_id=args.zone_id,
-            name=self.jurisdiction_fqdn,
-            type="A",
-            set_identifier=args.env.region,
-            latency_routing_policies=[aws.route53.RecordLatencyRoutingPolicyArgs(region=args.env.region)],
-            health_check_id=self.health_check.id,
-            aliases=[alias],
-            opts=child,
-        )
-
-
-def stack_outputs(ingress: ServingIngress) -> dict[str, Any]:
-    """What the regional stack exports about its traffic entry."""
-    return {
-        "serving_url": f"https://{ingress.region_fqdn}",
-        "jurisdiction_url": f"https://{ingress.jurisdiction_fqdn}",
-        "load_balancer_dns_name": ingress.load_balancer.dns_name,
-        "web_acl_arn": ingress.web_acl.arn,
-    }
+        alias_record(f"{name}-region-record", zone_id=args.zone_id, host=self.region_fqdn,
+                     load_balancer=self.load_balancer, opts=child)  # fmt: skip
+        alias_record(f"{name}-jurisdiction-record", zone_id=args.zone_id, host=self.jurisdiction_fqdn,
+                     load_balancer=self.load_balancer, latency_region=args.env.region,
+                     health_check_id=self.health_check.id, opts=child)  # fmt: skip

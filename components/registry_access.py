@@ -20,9 +20,10 @@ import pulumi_kubernetes as k8s
 from components.eks_cluster import ClusterRef
 from components.kms_key import KmsKey, KmsKeyArgs
 from components.naming import region_code
-from components.toolkit import RegionEnv
+from components.toolkit import RegionEnv, alias_record, allow_tcp, private_zone
 
 PRIVATE_ZONE = "mlplat.internal"
+ZONE_COMMENT = "mlplat private names (same in every region's VPC)"
 MLFLOW_PORT = 5000
 
 
@@ -65,39 +66,14 @@ class RegistryEndpointService(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-registry-nlb"},
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-registry-nlb-in",
-            security_group_id=group.id,
-            ip_protocol="tcp",
-            from_port=MLFLOW_PORT,
-            to_port=MLFLOW_PORT,
-            cidr_ipv4=args.vpc_cidr,
-            description="MLflow from this VPC",
-            tags=tags,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-registry-nlb-out",
-            security_group_id=group.id,
-            ip_protocol="tcp",
-            from_port=MLFLOW_PORT,
-            to_port=MLFLOW_PORT,
-            referenced_security_group_id=args.cluster.node_security_group_id,
-            description="to the MLflow pods",
-            tags=tags,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-mlflow-pods-from-nlb",
-            security_group_id=args.cluster.node_security_group_id,
-            ip_protocol="tcp",
-            from_port=MLFLOW_PORT,
-            to_port=MLFLOW_PORT,
-            referenced_security_group_id=group.id,
-            description="MLflow pods from the registry NLB",
-            tags=tags,
-            opts=child,
-        )
+        allow_tcp(f"{name}-registry-nlb-in", security_group_id=group.id, port=MLFLOW_PORT, cidr=args.vpc_cidr,
+                  description="MLflow from this VPC", tags=tags, opts=child)  # fmt: skip
+        allow_tcp(f"{name}-registry-nlb-out", security_group_id=group.id, port=MLFLOW_PORT, direction="egress",
+                  peer_group_id=args.cluster.node_security_group_id, description="to the MLflow pods", tags=tags,
+                  opts=child)  # fmt: skip
+        allow_tcp(f"{name}-mlflow-pods-from-nlb", security_group_id=args.cluster.node_security_group_id,
+                  port=MLFLOW_PORT, peer_group_id=group.id, description="MLflow pods from the registry NLB", tags=tags,
+                  opts=child)  # fmt: skip
         self.target_group = aws.lb.TargetGroup(
             f"{name}-registry",
             name=f"{name}-registry"[:32],
@@ -157,26 +133,10 @@ class RegistryEndpointService(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-registry"},
             opts=child,
         )
-        zone = aws.route53.Zone(
-            f"{name}-internal",
-            name=PRIVATE_ZONE,
-            comment="mlplat private names (same in every region's VPC)",
-            vpcs=[aws.route53.ZoneVpcArgs(vpc_id=args.vpc_id, vpc_region=args.env.region)],
-            tags=tags,
-            opts=child,
-        )
-        aws.route53.Record(
-            f"{name}-registry-name",
-            zone_id=zone.zone_id,
-            name=registry_host(args.env.region),
-            type="A",
-            aliases=[
-                aws.route53.RecordAliasArgs(
-                    name=self.load_balancer.dns_name, zone_id=self.load_balancer.zone_id, evaluate_target_health=True
-                )
-            ],
-            opts=child,
-        )
+        zone = private_zone(f"{name}-internal", zone=PRIVATE_ZONE, vpc_id=args.vpc_id, region=args.env.region,
+                            comment=ZONE_COMMENT, tags=tags, opts=child)  # fmt: skip
+        alias_record(f"{name}-registry-name", zone_id=zone.zone_id, host=registry_host(args.env.region),
+                     load_balancer=self.load_balancer, opts=child)  # fmt: skip
         self.service_name = self.endpoint_service.service_name
         self.register_outputs({"service_name": self.service_name, "nlb_arn": self.load_balancer.arn})
 
@@ -206,17 +166,9 @@ class RegistryEndpoint(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-registry-endpoint"},
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-registry-endpoint-in",
-            security_group_id=group.id,
-            ip_protocol="tcp",
-            from_port=MLFLOW_PORT,
-            to_port=MLFLOW_PORT,
-            referenced_security_group_id=args.client_security_group_id,
-            description="MLflow from the cluster's nodes",
-            tags=tags,
-            opts=child,
-        )
+        allow_tcp(f"{name}-registry-endpoint-in", security_group_id=group.id, port=MLFLOW_PORT,
+                  peer_group_id=args.client_security_group_id, description="MLflow from the cluster's nodes",
+                  tags=tags, opts=child)  # fmt: skip
         self.endpoint = aws.ec2.VpcEndpoint(
             f"{name}-registry",
             vpc_id=args.vpc_id,
@@ -229,14 +181,8 @@ class RegistryEndpoint(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-registry"},
             opts=child,
         )
-        zone = aws.route53.Zone(
-            f"{name}-internal",
-            name=PRIVATE_ZONE,
-            comment="mlplat private names (same in every region's VPC)",
-            vpcs=[aws.route53.ZoneVpcArgs(vpc_id=args.vpc_id, vpc_region=args.env.region)],
-            tags=tags,
-            opts=child,
-        )
+        zone = private_zone(f"{name}-internal", zone=PRIVATE_ZONE, vpc_id=args.vpc_id, region=args.env.region,
+                            comment=ZONE_COMMENT, tags=tags, opts=child)  # fmt: skip
         aws.route53.Record(
             f"{name}-registry-name",
             zone_id=zone.zone_id,

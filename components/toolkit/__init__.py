@@ -5,6 +5,7 @@ from components.toolkit.env import RegionEnv
 from components.toolkit.helm import CHARTS, HelmChart, helm_release
 from components.toolkit.iam import ROLE_TAG, ClusterIdentity, OidcIdentity, irsa_role
 from components.toolkit.kms import encrypted_log_group, logs_grant
+from components.toolkit.network import alias_record, allow_tcp, private_zone
 from components.toolkit.workload import (
     Container,
     DisruptionBudget,
@@ -30,6 +31,8 @@ __all__ = [
     "Placement",
     "RegionEnv",
     "WorkloadSpec",
+    "alias_record",
+    "allow_tcp",
     "app_labels",
     "deployment",
     "encrypted_log_group",
@@ -37,6 +40,7 @@ __all__ = [
     "irsa_role",
     "logs_grant",
     "pod_spec",
+    "private_zone",
     "secret_provider_class",
     "service_account",
 ]
