@@ -80,11 +80,10 @@ def trainer_policy(
     feature_key_arn: str,
     training_bucket_arn: str,
     tenants: Sequence[str],
-    model_bucket: str,
-    model_bucket_region: str,
 ) -> str:
-    """Read the offline store under its tenants' prefixes only, read/write the training bucket, write the model
-    bucket's `mlflow/` prefix; nothing else."""
+    """Read the offline store under its tenants' prefixes only, read/write the training bucket; nothing else. Model
+    artifacts reach the global model bucket through the MLflow server (`--serve-artifacts`), whose role writes them,
+    so no trainer in any jurisdiction holds a grant on a bucket or key of another region."""
     tenant_objects = [f"{offline_bucket_arn}/tables/*/tenant={tenant}/*" for tenant in sorted(tenants)]
     tenant_prefixes = [f"tables/*/tenant={tenant}/*" for tenant in sorted(tenants)]
     return document(
@@ -116,27 +115,11 @@ def trainer_policy(
                 "Resource": f"{training_bucket_arn}/{CHECKPOINTS_PREFIX}/*",
             },
             {
-                "Sid": "WriteModelArtifacts",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-                "Resource": f"arn:{partition}:s3:::{model_bucket}/mlflow/*",
-            },
-            {
                 "Sid": "RegionalKeyThroughS3",
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": feature_key_arn,
                 "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-            },
-            {
-                "Sid": "ModelKeyThroughS3",
-                "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                "Resource": f"arn:{partition}:kms:{model_bucket_region}:*:key/*",
-                "Condition": {
-                    "StringEquals": {"kms:ViaService": f"s3.{model_bucket_region}.amazonaws.com"},
-                    "ArnLike": {"kms:EncryptionContext:aws:s3:arn": f"arn:{partition}:s3:::{model_bucket}"},
-                },
             },
         ]
     )
@@ -318,8 +301,6 @@ class Training(pulumi.ComponentResource):
                     feature_key_arn=v[2],
                     training_bucket_arn=v[3],
                     tenants=args.tenants,
-                    model_bucket=args.model_bucket,
-                    model_bucket_region=args.model_bucket_region,
                 )
             ),
         )

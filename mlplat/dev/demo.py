@@ -65,14 +65,20 @@ class DemoResult:
 def _aws(platform: DevPlatform) -> Iterator[None]:
     """The local platform's AWS and MLflow endpoints in this process's environment, restored afterwards.
 
-    MLflow is pointed at the local server through MLFLOW_TRACKING_URI rather than `mlflow.set_tracking_uri`, so
-    nothing global outlives the demo in a process that goes on (a test session, say)."""
+    MLflow's own global URI (set by `mlflow.set_tracking_uri` elsewhere in a process that goes on, a test session say)
+    wins over MLFLOW_TRACKING_URI, so it is pointed at the local server too and put back as it was afterwards: nothing
+    global outlives the demo, and nothing global from before it sends its runs to another server."""
+    from mlflow.tracking._tracking_service import utils as tracking
+
     variables = {**platform.aws_env(), "MLFLOW_TRACKING_URI": platform.mlflow_url}
     saved = {k: os.environ.get(k) for k in variables}
     os.environ.update(variables)
+    previous_uri = tracking._tracking_uri
+    tracking.set_tracking_uri(platform.mlflow_url)
     try:
         yield
     finally:
+        tracking.set_tracking_uri(previous_uri)  # type: ignore[arg-type]  # None unsets, as before the demo
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

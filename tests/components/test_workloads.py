@@ -49,7 +49,9 @@ def test_every_regional_stack_runs_serving_and_drift_and_only_the_primary_runs_m
     regional_graphs: dict[str, dict[str, Any]],
 ) -> None:
     for name, graph in regional_graphs.items():
-        expected = {"mlplat/serving", "mlplat/drift", "mlplat/train-dispatcher"} | ({"mlflow/mlflow"} if name == PRIMARY_STACK else set())
+        expected = {"mlplat/serving", "mlplat/drift", "mlplat/train-dispatcher"} | (
+            {"mlflow/mlflow"} if name == PRIMARY_STACK else set()
+        )
         assert set(_pod_specs(graph)) == expected, name
         assert bool(_of(graph, "aws:rds/instance:Instance")) == (name == PRIMARY_STACK)
 

@@ -28,6 +28,8 @@ ENTRY_MODULES = {
     ],
     "serve": ["runtime.serving.cli", "runtime.serving.app", "runtime.serving.service"],
     "drift": ["runtime.drift.cli", "runtime.drift.job", "runtime.drift.runner"],
+    "train": ["runtime.training.cli", "runtime.training.pipeline", "runtime.training.dispatch"],
+    "promote": ["runtime.promote.cli", "runtime.promote.gate", "runtime.promote.rollout"],
 }
 
 
@@ -92,7 +94,7 @@ def test_every_imported_distribution_is_declared(extra: str) -> None:
 
 
 def test_the_console_scripts_are_declared() -> None:
-    assert set(PROJECT["scripts"]) == {"mlplat", "mlplat-serve", "mlplat-drift"}
+    assert set(PROJECT["scripts"]) == {"mlplat", "mlplat-serve", "mlplat-drift", "mlplat-train", "mlplat-promote"}
     assert PROJECT["dependencies"], "pip install . would install none of what the scripts import"
 
 

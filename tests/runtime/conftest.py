@@ -92,3 +92,18 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, moto_server: Server) -> Server:
 @pytest.fixture(scope="session")
 def tests_data_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[None]:
+    """One local Ray for the whole session (drift's Ray engine and training share it): 2 CPUs, no dashboard."""
+    import logging
+
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
+    yield
+    if started:
+        ray.shutdown()

@@ -73,18 +73,6 @@ def moto_env(monkeypatch: pytest.MonkeyPatch, recording_moto: RecordingMoto) -> 
 
 
 @pytest.fixture(scope="session")
-def local_ray() -> Iterator[None]:
-    """One local Ray for the session: 2 CPUs, no dashboard; shut down at the end."""
-    import logging
-
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="session")
 def offline_history(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """The demo's history for two EU tenants (and one US tenant the EU region must never read), on local disk."""
     root = tmp_path_factory.mktemp("offline")
