@@ -9,6 +9,7 @@ training bucket). Nothing here is replicated: checkpoints are derived from featu
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,11 @@ DRIFT_EVENT_PATTERN = {"source": ["mlplat.drift"], "detail-type": ["ModelDriftDe
 SCHEDULE_DETAIL_TYPE = "ScheduledRetrain"
 CLAIMS_PREFIX = "dispatch"
 CHECKPOINTS_PREFIX = "checkpoints"
+
+
+def _role_arn(role: str, partition_and_account: list[str]) -> str:
+    partition, account = partition_and_account
+    return f"arn:{partition}:iam::{account}:role/{role}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -349,9 +355,7 @@ class Training(pulumi.ComponentResource):
             lambda partition: f"arn:{partition}:iam::*:role/{args.break_glass_role}"
         )
         deployers = [
-            pulumi.Output.all(args.partition, args.account_id).apply(
-                lambda v, r=role: f"arn:{v[0]}:iam::{v[1]}:role/{r}"
-            )
+            pulumi.Output.all(args.partition, args.account_id).apply(functools.partial(_role_arn, role))
             for role in args.deploy_role_names
         ]
         only_through_endpoint = pulumi.Output.all(args.s3_endpoint_id, break_glass, *deployers).apply(
