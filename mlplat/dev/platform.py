@@ -114,6 +114,8 @@ class DevPlatform:
             drift_report_uri=str(self.reports_dir),
             drift_metrics="textfile",
             drift_metrics_textfile=str(self.state / "drift.prom"),
+            # The local platform has one legitimate client (the demo): a window it dominates is still evidence.
+            drift_max_caller_share=1.0,
         )
 
     # -- processes -------------------------------------------------------------------------------------------

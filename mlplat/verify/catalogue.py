@@ -29,9 +29,12 @@ class _Named(Protocol):
 
 
 def check_engine_version(step: _Named, operation: str, engine: str, version: object) -> None:
-    """Refuses `version` of `engine` the way the service does when it has never published it."""
+    """Refuses `version` of `engine` the way the service does when it has never published it. A major version alone
+    (`16`) is accepted when the major exists: RDS then picks that major's default minor (CreateDBInstance docs)."""
     if version is None or engine not in ENGINE_VERSIONS:
         return
-    if str(version) not in ENGINE_VERSIONS[engine]:
+    known = ENGINE_VERSIONS[engine]
+    major_only = "." not in str(version) and any(v.split(".", 1)[0] == str(version) for v in known)
+    if str(version) not in known and not major_only:
         code = ERROR_CODES.get(operation.split(":", 1)[0], "InvalidParameterValue")
         raise Refused(operation, f"{code}: Cannot find version {version} for {engine} (engine-version catalogue)")
