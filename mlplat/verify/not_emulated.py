@@ -13,6 +13,7 @@ from botocore import xform_name
 MISSING_OPERATIONS: dict[str, tuple[str, str]] = {
     "aws:eks/addon:Addon": ("eks", "CreateAddon"),
     "aws:eks/accessEntry:AccessEntry": ("eks", "CreateAccessEntry"),
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": ("eks", "AssociateAccessPolicy"),
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": ("eks", "CreatePodIdentityAssociation"),
 }
 OUT_OF_SCOPE_PREFIXES = {"kubernetes:": "Kubernetes/Helm: no AWS API; its YAML is checked by checkov"}
