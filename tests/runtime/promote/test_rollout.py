@@ -84,12 +84,12 @@ class WeightWatch:
 
 
 def _gates(tmp_path: Path, soak_seconds: float = SOAK_SECONDS) -> Path:
-    # p99 over a few seconds on a shared two-core machine swings 2x by itself: the latency ratio is 3 here (the
+    # p99 over a few seconds on a shared two-core machine swings 2-3x by itself: the latency ratio is 5 here (the
     # 1.5x rule is tested in tests/runtime/serving/test_rollout.py); errors decide these tests
     path = tmp_path / "gates.yaml"
     path.write_text(
         f"rollout: {{steps: [0.5, 1.0], soak_seconds: {soak_seconds}, min_requests: 15, poll_seconds: 0.5, "
-        "latency_ratio: 3.0}\n"
+        "latency_ratio: 5.0}\n"
     )
     return path
 
