@@ -195,9 +195,12 @@ class PredictionLogger:
             else:
                 _private_dirs(Path(prefix))
                 # created 0600 by us, never through the umask: rows carry callers and tenants' features
-                descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                # written beside the target and renamed: a reader (the drift job) never sees a half-written file
+                partial = f"{prefix}/.part-{uuid.uuid4().hex}.parquet.tmp"
+                descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(descriptor, "wb") as sink:
                     pq.write_table(table, sink)
+                os.replace(partial, target)
             written.append(target)
         return written
 

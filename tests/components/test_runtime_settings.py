@@ -85,7 +85,8 @@ def test_mlplat_dev_sets_only_the_containers_settings() -> None:
     assert serving["MLPLAT_MAX_BATCH_DELAY_MS"] == "2"
     drift = platform.drift_environment(("plan_tier",)).as_env()
     _check(drift, JobSettings, {"model_name", "tracking_uri", "prediction_log_uri", "drift_categorical",
-           "drift_action", "drift_window_minutes", "drift_report_uri", "drift_metrics", "drift_metrics_textfile"})  # fmt: skip
+           "drift_action", "drift_window_minutes", "drift_report_uri", "drift_metrics", "drift_metrics_textfile",
+           "drift_max_caller_share"})  # fmt: skip
 
 
 def test_the_rendered_defaults_are_the_containers() -> None:
